@@ -1,0 +1,848 @@
+//! The PORT/1 connection state machine, for both sides.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::config::Config;
+use crate::endpoint::{ClientConfig, ServerConfig};
+use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
+use crate::event::Event;
+use crate::frame::{
+    FLAG_DATA, FLAG_MORE, FLAG_PING, FLAG_PONG, FLAG_TERM, FrameHeader, FrameOpener, FrameSealer,
+    HEADER_WIRE_LEN,
+};
+use crate::handshake::{
+    self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, SERVER_PREFIX_LEN,
+    ServerHeader, ServerPrefix, ServerResponder,
+};
+use crate::keepalive::{Keepalive, earliest};
+use crate::replay::Refusal;
+
+/// Bytes of sealed frames `poll_transmit` builds at most per call: large enough for few
+/// syscalls, small enough that one call never holds much memory.
+const TRANSMIT_BATCH: usize = 128 * 1024;
+
+/// The 32 bytes from which a connection draws all of its randomness (keys, salts, padding,
+/// timers). Give each connection a fresh seed from a CSPRNG; tests use fixed seeds.
+pub type Seed = [u8; 32];
+
+/// Counters of one connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes handed out by `poll_transmit`.
+    pub bytes_sent: u64,
+    /// Bytes given to `handle_input` (including discarded ones).
+    pub bytes_received: u64,
+    /// Frames sealed.
+    pub frames_sent: u64,
+    /// Frames opened.
+    pub frames_received: u64,
+    /// Application messages queued for sending.
+    pub messages_sent: u64,
+    /// Application messages delivered.
+    pub messages_received: u64,
+    /// Keepalive requests sent.
+    pub pings_sent: u64,
+    /// Keepalive answers received.
+    pub pongs_received: u64,
+}
+
+enum Role {
+    Client,
+    Server(ServerConfig),
+}
+
+enum State {
+    /// Client: INIT queued, reading the server INIT prefix.
+    ClientAwaitPrefix {
+        initiator: Box<ClientInitiator>,
+        deadline: Instant,
+    },
+    /// Client: reading the server INIT body.
+    ClientAwaitBody {
+        prefix: Box<ServerPrefix>,
+        deadline: Instant,
+    },
+    /// Server: reading the client INIT prefix.
+    ServerAwaitPrefix,
+    /// Server: reading the client INIT body.
+    ServerAwaitBody { prefix: Box<InitPrefix> },
+    /// Server: `Authenticate` reported; waiting for `accept` or `reject`.
+    ServerDecide {
+        responder: Box<ServerResponder>,
+        deadline: Instant,
+    },
+    /// Server: the first bytes were refused; discard input until the drain deadline.
+    Draining { refusal: InitRefusal },
+    /// Handshake done; messages flow both ways.
+    Open,
+    /// `close()` was called: data then TERM go out, input still flows until the peer's TERM.
+    Closing,
+    /// `Closed` was reported; remaining data and our TERM still go out, input is discarded.
+    Finishing,
+    /// Nothing more will be produced (bytes already in the transmit buffer excepted).
+    Closed,
+}
+
+/// Messages waiting to be framed, cut into fragments of the negotiated size on the way out.
+#[derive(Default)]
+struct SendQueue {
+    messages: VecDeque<Bytes>,
+    offset: usize,
+    bytes: usize,
+}
+
+impl SendQueue {
+    fn push(&mut self, message: Bytes) {
+        self.bytes += message.len();
+        self.messages.push_back(message);
+    }
+
+    /// The next fragment (at most `max` bytes) and whether the message continues after it.
+    fn next_fragment(&mut self, max: usize) -> Option<(Bytes, bool)> {
+        let front = self.messages.front()?;
+        let end = front.len().min(self.offset + max);
+        let chunk = front.slice(self.offset..end);
+        let more = end < front.len();
+        if more {
+            self.offset = end;
+        } else {
+            self.messages.pop_front();
+            self.offset = 0;
+        }
+        self.bytes -= chunk.len();
+        Some((chunk, more))
+    }
+
+    fn clear(&mut self) {
+        *self = SendQueue::default();
+    }
+}
+
+/// One PORT/1 connection, client or server: a pure state machine.
+///
+/// It never touches a socket or a clock. The caller feeds it the TCP byte stream with
+/// [`handle_input`](Self::handle_input), writes out what [`poll_transmit`](Self::poll_transmit)
+/// returns, reacts to [`poll_event`](Self::poll_event), and calls
+/// [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout). See the
+/// crate documentation for the drive loop.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    rng: ChaCha20Rng,
+    epoch: Instant,
+    unix_epoch: Duration,
+    last_now: Instant,
+    state: State,
+    /// Server: when a connection that has not authenticated is closed, drawn at creation.
+    drain_deadline: Instant,
+    rx: BytesMut,
+    pending_header: Option<FrameHeader>,
+    tx: BytesMut,
+    queue: SendQueue,
+    events: VecDeque<Event>,
+    sealer: Option<FrameSealer>,
+    opener: Option<FrameOpener>,
+    /// Largest fragment we send: the smaller of our limit and the peer's.
+    send_payload: usize,
+    /// Largest message we send: the smaller of our limit and the peer's.
+    send_message: usize,
+    reassembly: BytesMut,
+    reassembling: bool,
+    keepalive: Keepalive,
+    pong_due: Option<u16>,
+    term_queued: bool,
+    term_sent: bool,
+    close_deadline: Option<Instant>,
+    close_reason: Option<CloseReason>,
+    user_id: Option<u32>,
+    stats: Stats,
+}
+
+impl Connection {
+    /// Opens a client connection at `now`; the INIT is ready in `poll_transmit` at once.
+    ///
+    /// `unix_time` is the wall-clock time since the Unix epoch at `now` (the INIT carries it
+    /// for the server's replay window). Random draws from `seed`, in order: padding length
+    /// (one `u32`), salt (16 bytes), ephemeral secret (32 bytes).
+    pub fn client(setup: &ClientConfig, now: Instant, unix_time: Duration, seed: Seed) -> Self {
+        let config = setup.config().clone();
+        let mut conn = Connection::new(Role::Client, config, now, unix_time, seed);
+        let header = ClientHeader {
+            client_type: setup.client_type(),
+            timestamp: unix_time.as_secs(),
+            token_len: setup.token().len() as u16,
+            pad_len: conn.draw_padding(),
+            max_payload: conn.config.max_frame_payload() as u16,
+            max_message: conn.config.max_message() as u32,
+        };
+        match handshake::client_init(setup.key(), &header, setup.token(), &mut conn.rng) {
+            Some((wire, initiator)) => {
+                conn.tx.extend_from_slice(&wire);
+                conn.state = State::ClientAwaitPrefix {
+                    initiator: Box::new(initiator),
+                    deadline: now + conn.config.handshake_timeout(),
+                };
+            }
+            // Unreachable with a key that passed `ClientConfig::new`; fail closed regardless.
+            None => conn.fail(CloseReason::Protocol(ProtocolError::Authentication)),
+        }
+        conn
+    }
+
+    /// Accepts a server connection at `now` (the TCP connection was just accepted).
+    ///
+    /// Nothing is ever transmitted before the client INIT authenticated and the application
+    /// accepted or rejected it. Random draws from `seed`, in order: the drain deadline (one
+    /// `u64`); after a valid INIT the ephemeral secret (32 bytes); at `accept`/`reject` the
+    /// padding length (one `u32`) and, on accept, the client's first keepalive delay and the
+    /// server's own (one `u64` each).
+    pub fn server(setup: &ServerConfig, now: Instant, unix_time: Duration, seed: Seed) -> Self {
+        let config = setup.config().clone();
+        let mut conn = Connection::new(Role::Server(setup.clone()), config, now, unix_time, seed);
+        let (lo, hi) = (conn.config.drain_min(), conn.config.drain_max());
+        conn.drain_deadline = now + uniform(&mut conn.rng, lo, hi);
+        conn.state = State::ServerAwaitPrefix;
+        conn
+    }
+
+    fn new(role: Role, config: Config, now: Instant, unix_time: Duration, seed: Seed) -> Self {
+        Connection {
+            role,
+            send_payload: config.max_frame_payload(),
+            send_message: config.max_message(),
+            config,
+            rng: ChaCha20Rng::from_seed(seed),
+            epoch: now,
+            unix_epoch: unix_time,
+            last_now: now,
+            state: State::Closed,
+            drain_deadline: now,
+            rx: BytesMut::new(),
+            pending_header: None,
+            tx: BytesMut::new(),
+            queue: SendQueue::default(),
+            events: VecDeque::new(),
+            sealer: None,
+            opener: None,
+            reassembly: BytesMut::new(),
+            reassembling: false,
+            keepalive: Keepalive::default(),
+            pong_due: None,
+            term_queued: false,
+            term_sent: false,
+            close_deadline: None,
+            close_reason: None,
+            user_id: None,
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- queries -------------------------------------------------------------------------
+
+    /// Which side this connection is.
+    pub fn side(&self) -> Side {
+        match self.role {
+            Role::Client => Side::Client,
+            Role::Server(_) => Side::Server,
+        }
+    }
+
+    /// True once the handshake completed and until the connection starts closing.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
+    /// True when the connection is over and every byte it produced was handed out: the
+    /// caller can close the socket.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed) && self.tx.is_empty()
+    }
+
+    /// The reason the connection closed, once it has (sticky).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// The user id of an established connection.
+    pub fn user_id(&self) -> Option<u32> {
+        self.user_id
+    }
+
+    /// The smoothed round-trip time, once a keepalive was answered.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.keepalive.rtt().srtt()
+    }
+
+    /// Bytes accepted by `send` (or sealed) but not yet handed out by `poll_transmit`; use it
+    /// to apply backpressure.
+    pub fn send_buffered(&self) -> usize {
+        self.queue.bytes + self.tx.len()
+    }
+
+    /// The largest message `send` accepts now: both sides' limits once connected.
+    pub fn max_message(&self) -> usize {
+        self.send_message
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats;
+        stats.pings_sent = self.keepalive.pings_sent();
+        stats.pongs_received = self.keepalive.pongs_received();
+        stats
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- application calls --------------------------------------------------------------
+
+    /// Queues one message; it arrives as one [`Event::Data`] with the same bytes. Messages
+    /// larger than the frame payload limit are split into several frames and reassembled;
+    /// messages larger than [`max_message`](Self::max_message) are refused.
+    pub fn send(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        match self.state {
+            State::Open => {}
+            State::Closing => return Err(Error::Closing),
+            State::Finishing | State::Closed | State::Draining { .. } => {
+                return Err(self.closed_error());
+            }
+            _ => return Err(Error::NotConnected),
+        }
+        let data = data.into();
+        if data.len() > self.send_message {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: self.send_message,
+            });
+        }
+        self.stats.messages_sent += 1;
+        self.queue.push(data);
+        Ok(())
+    }
+
+    /// Server: accepts the authenticated client with `user_id`; queues the server INIT and
+    /// reports [`Event::Connected`].
+    pub fn accept(&mut self, user_id: u32) -> Result<(), Error> {
+        let responder = self.take_decision()?;
+        let client_first = uniform(
+            &mut self.rng,
+            self.config.min_next_in(),
+            self.config.max_next_in(),
+        );
+        let own_first = self.draw_next_in();
+        self.queue_server_init(&responder, Status::Success, user_id, client_first);
+        self.state = State::Open;
+        self.user_id = Some(user_id);
+        self.keepalive.start(self.last_now, own_first);
+        self.events.push_back(Event::Connected { user_id });
+        Ok(())
+    }
+
+    /// Server: rejects the authenticated client with a failure `status`; the server INIT
+    /// carrying it is queued and the connection closes with [`CloseReason::Rejected`].
+    pub fn reject(&mut self, status: Status) -> Result<(), Error> {
+        if status == Status::Success {
+            return Err(Error::RejectWithSuccess);
+        }
+        let responder = self.take_decision()?;
+        self.queue_server_init(&responder, status, 0, Duration::ZERO);
+        self.finish(CloseReason::Rejected(status));
+        Ok(())
+    }
+
+    /// Closes gracefully: queued messages go out, then TERM; the connection reports
+    /// [`CloseReason::Local`] when the peer answers with its TERM. Before the handshake
+    /// completed it closes at once, sending nothing more. Calling it again does nothing.
+    pub fn close(&mut self) {
+        match self.state {
+            State::Open => {
+                self.state = State::Closing;
+                self.term_queued = true;
+            }
+            State::Closing | State::Finishing | State::Closed => {}
+            _ => self.fail(CloseReason::Local),
+        }
+    }
+
+    // ----- I/O -----------------------------------------------------------------------------
+
+    /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
+    /// bytes, the outcome shows in events and in `poll_transmit`.
+    pub fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
+        self.last_now = now;
+        self.stats.bytes_received += data.len() as u64;
+        while !data.is_empty() {
+            let Some(need) = self.bytes_needed() else {
+                return;
+            };
+            if self.rx.is_empty() {
+                self.rx.reserve(need);
+            }
+            let take = (need - self.rx.len()).min(data.len());
+            self.rx.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.rx.len() == need {
+                let unit = self.rx.split_to(need);
+                self.on_unit(now, unit);
+            }
+        }
+    }
+
+    /// Bytes to write to the TCP stream, if any. Call until it returns `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.last_now = now;
+        if matches!(self.state, State::Open | State::Closing | State::Finishing) {
+            self.build_frames(now);
+        }
+        if self.tx.is_empty() {
+            return None;
+        }
+        self.stats.bytes_sent += self.tx.len() as u64;
+        Some(self.tx.split().freeze())
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::ClientAwaitPrefix { deadline, .. }
+            | State::ClientAwaitBody { deadline, .. }
+            | State::ServerDecide { deadline, .. } => Some(*deadline),
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
+                Some(self.drain_deadline)
+            }
+            State::Open | State::Closing | State::Finishing => {
+                earliest(self.keepalive.poll_timeout(), self.close_deadline)
+            }
+            State::Closed => None,
+        }
+    }
+
+    /// Fires whatever is due at `now`. Calling it early, late or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        match &self.state {
+            State::ClientAwaitPrefix { deadline, .. }
+            | State::ClientAwaitBody { deadline, .. }
+            | State::ServerDecide { deadline, .. } => {
+                if now >= *deadline {
+                    self.fail(CloseReason::HandshakeTimeout);
+                }
+            }
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } => {
+                if now >= self.drain_deadline {
+                    self.fail(CloseReason::HandshakeTimeout);
+                }
+            }
+            State::Draining { refusal } => {
+                if now >= self.drain_deadline {
+                    self.fail(CloseReason::Refused(*refusal));
+                }
+            }
+            State::Open | State::Closing | State::Finishing => {
+                if self.close_deadline.is_some_and(|d| now >= d) {
+                    self.fail(CloseReason::CloseTimeout);
+                } else if self.keepalive.handle_timeout(now, &self.config).is_err() {
+                    self.fail(CloseReason::KeepaliveTimeout);
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    // ----- input ---------------------------------------------------------------------------
+
+    /// Size of the next unit to read, or `None` if input is being discarded.
+    fn bytes_needed(&self) -> Option<usize> {
+        Some(match &self.state {
+            State::ClientAwaitPrefix { .. } => SERVER_PREFIX_LEN,
+            State::ClientAwaitBody { prefix, .. } => prefix.header.body_wire_len(),
+            State::ServerAwaitPrefix => CLIENT_PREFIX_LEN,
+            State::ServerAwaitBody { prefix } => prefix.header.body_wire_len(),
+            State::ServerDecide { .. } | State::Open | State::Closing => self
+                .pending_header
+                .map_or(HEADER_WIRE_LEN, |h| h.body_wire_len()),
+            State::Draining { .. } | State::Finishing | State::Closed => return None,
+        })
+    }
+
+    fn on_unit(&mut self, now: Instant, mut unit: BytesMut) {
+        match mem::replace(&mut self.state, State::Closed) {
+            State::ServerAwaitPrefix => self.on_client_prefix(&mut unit),
+            State::ServerAwaitBody { prefix } => self.on_client_body(now, prefix, &mut unit),
+            State::ClientAwaitPrefix {
+                initiator,
+                deadline,
+            } => match initiator.open_server_prefix(&mut unit) {
+                Some(prefix) => {
+                    self.state = State::ClientAwaitBody {
+                        prefix: Box::new(prefix),
+                        deadline,
+                    }
+                }
+                None => self.fail(CloseReason::Protocol(ProtocolError::Authentication)),
+            },
+            State::ClientAwaitBody { prefix, .. } => self.on_server_body(now, *prefix, &mut unit),
+            state => {
+                self.state = state;
+                self.on_frame_unit(now, unit);
+            }
+        }
+    }
+
+    fn server_setup(&self) -> Option<ServerConfig> {
+        match &self.role {
+            Role::Server(setup) => Some(setup.clone()),
+            Role::Client => None,
+        }
+    }
+
+    fn on_client_prefix(&mut self, unit: &mut [u8]) {
+        let Some(setup) = self.server_setup() else {
+            return;
+        };
+        match handshake::open_client_prefix(setup.key(), unit) {
+            Some(prefix) => {
+                self.state = State::ServerAwaitBody {
+                    prefix: Box::new(prefix),
+                }
+            }
+            None => self.refuse(InitRefusal::Unauthenticated),
+        }
+    }
+
+    fn on_client_body(&mut self, now: Instant, mut prefix: Box<InitPrefix>, unit: &mut [u8]) {
+        let Some(setup) = self.server_setup() else {
+            return;
+        };
+        let Some(token) = prefix.open_body(unit).map(Bytes::copy_from_slice) else {
+            return self.refuse(InitRefusal::Unauthenticated);
+        };
+        let now_unix = self.unix_at(now).as_secs();
+        let checked = setup
+            .replay()
+            .check(now_unix, prefix.header.timestamp, prefix.salt);
+        if let Err(refusal) = checked {
+            return self.refuse(match refusal {
+                Refusal::Stale => InitRefusal::Stale,
+                Refusal::Replayed => InitRefusal::Replayed,
+                Refusal::Full => InitRefusal::ReplayFilterFull,
+            });
+        }
+        let Some(responder) = prefix.respond(setup.key(), &mut self.rng) else {
+            return self.refuse(InitRefusal::Unauthenticated);
+        };
+        let header = prefix.header;
+        self.set_peer_limits(header.max_payload, header.max_message);
+        self.sealer = Some(FrameSealer::new(&responder.keys.server_to_client));
+        self.opener = Some(FrameOpener::new(
+            &responder.keys.client_to_server,
+            self.config.max_frame_payload(),
+        ));
+        self.state = State::ServerDecide {
+            responder: Box::new(responder),
+            deadline: now + self.config.handshake_timeout(),
+        };
+        self.events.push_back(Event::Authenticate {
+            token,
+            client_type: header.client_type,
+        });
+    }
+
+    fn on_server_body(&mut self, now: Instant, mut prefix: ServerPrefix, unit: &mut [u8]) {
+        if prefix.open_body(unit).is_none() {
+            return self.fail(CloseReason::Protocol(ProtocolError::Authentication));
+        }
+        let header = prefix.header;
+        let status = Status::from_code(header.status);
+        if status != Status::Success {
+            return self.fail(CloseReason::Rejected(status));
+        }
+        self.set_peer_limits(header.max_payload, header.max_message);
+        self.sealer = Some(FrameSealer::new(&prefix.keys.client_to_server));
+        self.opener = Some(FrameOpener::new(
+            &prefix.keys.server_to_client,
+            self.config.max_frame_payload(),
+        ));
+        // The server picks our first keepalive delay; our own ceiling keeps the documented
+        // detection bound true whatever it sends.
+        let first = Duration::from_millis(header.next_in_ms.into()).min(self.config.max_next_in());
+        self.keepalive.start(now, first);
+        self.state = State::Open;
+        self.user_id = Some(header.user_id);
+        self.events.push_back(Event::Connected {
+            user_id: header.user_id,
+        });
+    }
+
+    fn on_frame_unit(&mut self, now: Instant, mut unit: BytesMut) {
+        let Some(opener) = self.opener.as_mut() else {
+            return;
+        };
+        let opened = match self.pending_header.take() {
+            None => opener
+                .open_header(&mut unit)
+                .map(|h| self.pending_header = Some(h)),
+            Some(header) => opener
+                .open_body(&header, &mut unit)
+                .map(|()| (header, unit.freeze()))
+                .map(|(header, payload)| self.on_frame(now, header, payload)),
+        };
+        if let Err(e) = opened {
+            self.fail(CloseReason::Protocol(e));
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, header: FrameHeader, payload: Bytes) {
+        self.stats.frames_received += 1;
+        if header.has(FLAG_PONG) && self.keepalive.awaits(header.pong_id) {
+            let next_in = self.draw_next_in();
+            self.keepalive.on_pong(now, header.pong_id, next_in);
+        }
+        if header.has(FLAG_PING) {
+            self.pong_due = Some(header.ping_id);
+        }
+        if header.has(FLAG_DATA)
+            && let Err(e) = self.on_data(header.has(FLAG_MORE), payload)
+        {
+            return self.fail(CloseReason::Protocol(e));
+        }
+        if header.has(FLAG_TERM) {
+            self.on_term(now);
+        }
+    }
+
+    fn on_data(&mut self, more: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        if !self.reassembling && !more {
+            self.deliver(payload);
+            return Ok(());
+        }
+        let len = self.reassembly.len() + payload.len();
+        let max = self.config.max_message();
+        if len > max {
+            return Err(ProtocolError::MessageTooLarge { len, max });
+        }
+        self.reassembly.extend_from_slice(&payload);
+        self.reassembling = more;
+        if !more {
+            let message = self.reassembly.split().freeze();
+            self.deliver(message);
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, message: Bytes) {
+        self.stats.messages_received += 1;
+        self.events.push_back(Event::Data(message));
+    }
+
+    fn on_term(&mut self, now: Instant) {
+        if self.reassembling {
+            return self.fail(CloseReason::Protocol(ProtocolError::Malformed(
+                "TERM inside a fragmented message",
+            )));
+        }
+        let reason = match self.state {
+            State::Open => CloseReason::Peer,
+            State::Closing => CloseReason::Local,
+            _ => {
+                return self.fail(CloseReason::Protocol(ProtocolError::Malformed(
+                    "early TERM",
+                )));
+            }
+        };
+        self.keepalive.stop();
+        self.report_closed(reason);
+        if self.term_sent {
+            self.state = State::Closed;
+            self.queue.clear();
+        } else {
+            // Answer with our own TERM once our queued messages are out.
+            self.term_queued = true;
+            self.state = State::Finishing;
+            self.close_deadline = Some(now + self.config.handshake_timeout());
+        }
+    }
+
+    // ----- output --------------------------------------------------------------------------
+
+    fn build_frames(&mut self, now: Instant) {
+        while self.tx.len() < TRANSMIT_BATCH {
+            let Some(sealer) = self.sealer.as_mut() else {
+                return;
+            };
+            let mut header = FrameHeader::default();
+            if let Some(id) = self.keepalive.take_ping(now, &self.config) {
+                header.flags |= FLAG_PING;
+                header.ping_id = id;
+            }
+            if let Some(id) = self.pong_due.take() {
+                header.flags |= FLAG_PONG;
+                header.pong_id = id;
+            }
+            let mut payload = Bytes::new();
+            if let Some((chunk, more)) = self.queue.next_fragment(self.send_payload) {
+                header.flags |= FLAG_DATA | if more { FLAG_MORE } else { 0 };
+                payload = chunk;
+            } else if self.term_queued && !self.term_sent {
+                header.flags |= FLAG_TERM;
+                self.term_sent = true;
+            } else if header.flags == 0 {
+                return;
+            }
+            header.payload_len = payload.len() as u16;
+            header.pad_len = self.config.padding().draw(self.rng.next_u32()) as u16;
+            if let Err(e) = sealer.seal(&header, &payload, &mut self.tx) {
+                return self.fail(CloseReason::Protocol(e));
+            }
+            self.stats.frames_sent += 1;
+            if header.has(FLAG_TERM) {
+                self.on_term_sent(now);
+            }
+        }
+    }
+
+    fn on_term_sent(&mut self, now: Instant) {
+        match self.state {
+            State::Finishing => {
+                self.state = State::Closed;
+                self.close_deadline = None;
+            }
+            _ => self.close_deadline = Some(now + self.config.handshake_timeout()),
+        }
+    }
+
+    fn queue_server_init(
+        &mut self,
+        responder: &ServerResponder,
+        status: Status,
+        user_id: u32,
+        next_in: Duration,
+    ) {
+        let header = ServerHeader {
+            status: status.code(),
+            user_id,
+            next_in_ms: u32::try_from(next_in.as_millis()).unwrap_or(u32::MAX),
+            pad_len: self.draw_padding(),
+            max_payload: self.config.max_frame_payload() as u16,
+            max_message: self.config.max_message() as u32,
+        };
+        match responder.server_init(&header) {
+            Some(wire) => self.tx.extend_from_slice(&wire),
+            None => self.fail(CloseReason::Protocol(ProtocolError::NonceExhausted)),
+        }
+    }
+
+    // ----- helpers -------------------------------------------------------------------------
+
+    fn take_decision(&mut self) -> Result<Box<ServerResponder>, Error> {
+        if self.side() != Side::Server {
+            return Err(Error::WrongSide {
+                expected: Side::Server,
+            });
+        }
+        match mem::replace(&mut self.state, State::Closed) {
+            State::ServerDecide { responder, .. } => Ok(responder),
+            other => {
+                self.state = other;
+                Err(match self.close_reason {
+                    Some(reason) => Error::Closed(reason),
+                    None => Error::NoPendingAuthentication,
+                })
+            }
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Closed(self.close_reason.unwrap_or(CloseReason::Local))
+    }
+
+    fn set_peer_limits(&mut self, max_payload: u16, max_message: u32) {
+        self.send_payload = self.config.max_frame_payload().min(max_payload.into());
+        self.send_message = self
+            .config
+            .max_message()
+            .min(usize::try_from(max_message).unwrap_or(usize::MAX));
+    }
+
+    fn refuse(&mut self, refusal: InitRefusal) {
+        self.rx.clear();
+        self.state = State::Draining { refusal };
+    }
+
+    /// Ends the connection at once: nothing further is sent (bytes already handed out aside).
+    fn fail(&mut self, reason: CloseReason) {
+        self.tx.clear();
+        self.finish(reason);
+    }
+
+    /// Ends the connection, keeping bytes already sealed for transmission.
+    fn finish(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        self.queue.clear();
+        self.rx.clear();
+        self.pending_header = None;
+        self.keepalive.stop();
+        self.close_deadline = None;
+        self.report_closed(reason);
+    }
+
+    fn report_closed(&mut self, reason: CloseReason) {
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason);
+            self.events.push_back(Event::Closed(reason));
+        }
+    }
+
+    fn unix_at(&self, now: Instant) -> Duration {
+        self.unix_epoch + now.saturating_duration_since(self.epoch)
+    }
+
+    fn draw_padding(&mut self) -> u16 {
+        self.config.padding().draw(self.rng.next_u32()) as u16
+    }
+
+    fn draw_next_in(&mut self) -> Duration {
+        uniform(
+            &mut self.rng,
+            self.config.min_next_in(),
+            self.config.max_next_in(),
+        )
+    }
+}
+
+/// A duration drawn uniformly from `[lo, hi]` (one `u64` draw, multiply-shift).
+fn uniform(rng: &mut ChaCha20Rng, lo: Duration, hi: Duration) -> Duration {
+    let span = hi.saturating_sub(lo).as_nanos();
+    let span = u64::try_from(span).unwrap_or(u64::MAX);
+    let offset = ((u128::from(rng.next_u64()) * (u128::from(span) + 1)) >> 64) as u64;
+    lo + Duration::from_nanos(offset)
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("side", &self.side())
+            .field("connected", &self.is_connected())
+            .field("close_reason", &self.close_reason)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

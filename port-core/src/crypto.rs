@@ -1,0 +1,214 @@
+//! The key schedule and the AEAD wrapper: every cryptographic step of PORT/1 lives here, built
+//! only from BLAKE3, X25519 and ChaCha20-Poly1305 as provided by their crates.
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+/// Length of a Poly1305 tag.
+pub(crate) const TAG_LEN: usize = 16;
+/// Length of an X25519 public key (and of its masked form on the wire).
+pub(crate) const KEY_LEN: usize = 32;
+
+const CTX_CLIENT_MASK: &[u8] = b"PORT/1 client mask";
+const CTX_SERVER_MASK: &[u8] = b"PORT/1 server mask";
+const CTX_INIT_KEY: &str = "PORT/1 2026-11 client INIT key";
+const CTX_SESSION_KEYS: &str = "PORT/1 2026-11 session keys";
+
+/// The per-salt mask hiding the client's ephemeral public key:
+/// `BLAKE3-keyed(seed, "PORT/1 client mask" ‖ salt)`.
+pub(crate) fn client_mask(seed: &[u8; 32], salt: &[u8]) -> [u8; KEY_LEN] {
+    let mut h = blake3::Hasher::new_keyed(seed);
+    h.update(CTX_CLIENT_MASK).update(salt);
+    *h.finalize().as_bytes()
+}
+
+/// The mask hiding the server's ephemeral public key, unique per client INIT because it covers
+/// the INIT's transcript hash: `BLAKE3-keyed(seed, "PORT/1 server mask" ‖ th)`.
+pub(crate) fn server_mask(seed: &[u8; 32], transcript: &[u8; 32]) -> [u8; KEY_LEN] {
+    let mut h = blake3::Hasher::new_keyed(seed);
+    h.update(CTX_SERVER_MASK).update(transcript);
+    *h.finalize().as_bytes()
+}
+
+/// XORs `mask` into `key`, which both masks and unmasks.
+pub(crate) fn xor32(key: &[u8; KEY_LEN], mask: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    std::array::from_fn(|i| key[i] ^ mask[i])
+}
+
+/// X25519 that refuses non-contributory results (low-order peer points), so an attacker cannot
+/// force a known shared secret.
+pub(crate) fn dh(secret: &StaticSecret, public: &[u8; KEY_LEN]) -> Option<[u8; 32]> {
+    let shared = secret.diffie_hellman(&PublicKey::from(*public));
+    shared.was_contributory().then(|| shared.to_bytes())
+}
+
+/// The key sealing the client INIT's header and body.
+pub(crate) fn init_key(
+    seed: &[u8; 32],
+    server_public: &[u8; 32],
+    salt: &[u8],
+    client_ephemeral: &[u8; 32],
+    es: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key(CTX_INIT_KEY);
+    h.update(seed)
+        .update(server_public)
+        .update(salt)
+        .update(client_ephemeral)
+        .update(es);
+    *h.finalize().as_bytes()
+}
+
+/// The three keys that follow the client INIT: one for the server INIT, one per direction.
+pub(crate) struct SessionKeys {
+    pub(crate) server_init: [u8; 32],
+    pub(crate) client_to_server: [u8; 32],
+    pub(crate) server_to_client: [u8; 32],
+}
+
+/// Everything both sides agree on once the server's ephemeral key is known.
+pub(crate) struct SessionInput<'a> {
+    pub(crate) seed: &'a [u8; 32],
+    pub(crate) server_public: &'a [u8; 32],
+    pub(crate) client_ephemeral: &'a [u8; 32],
+    pub(crate) server_ephemeral: &'a [u8; 32],
+    pub(crate) transcript: &'a [u8; 32],
+    pub(crate) es: &'a [u8; 32],
+    pub(crate) ee: &'a [u8; 32],
+}
+
+/// Derives the session keys from both DH results and the transcript, Noise-NK style: `es`
+/// authenticates the server, `ee` gives forward secrecy.
+pub(crate) fn session_keys(input: &SessionInput<'_>) -> SessionKeys {
+    let mut h = blake3::Hasher::new_derive_key(CTX_SESSION_KEYS);
+    h.update(input.seed)
+        .update(input.server_public)
+        .update(input.client_ephemeral)
+        .update(input.server_ephemeral)
+        .update(input.transcript)
+        .update(input.es)
+        .update(input.ee);
+    let mut okm = [0u8; 96];
+    h.finalize_xof().fill(&mut okm);
+    let part = |i: usize| -> [u8; 32] { std::array::from_fn(|j| okm[32 * i + j]) };
+    SessionKeys {
+        server_init: part(0),
+        client_to_server: part(1),
+        server_to_client: part(2),
+    }
+}
+
+/// One direction of ChaCha20-Poly1305 with a counter nonce that is never sent: the nonce is the
+/// little-endian counter in the first 8 bytes, zeros after. Each seal or open uses the next value.
+pub(crate) struct Aead {
+    cipher: ChaCha20Poly1305,
+    counter: u64,
+}
+
+/// The AEAD failed to authenticate, or the nonce space ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AeadError;
+
+impl Aead {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        Aead {
+            cipher: ChaCha20Poly1305::new(key.into()),
+            counter: 0,
+        }
+    }
+
+    fn next_nonce(&mut self) -> Result<Nonce, AeadError> {
+        // Stop well before wrap-around: a reused nonce would break confidentiality.
+        if self.counter == u64::MAX {
+            return Err(AeadError);
+        }
+        let mut nonce = Nonce::default();
+        nonce[..8].copy_from_slice(&self.counter.to_le_bytes());
+        self.counter += 1;
+        Ok(nonce)
+    }
+
+    /// Encrypts `buf[..len - TAG_LEN]` in place and writes the tag into the last `TAG_LEN` bytes.
+    pub(crate) fn seal_in_place(&mut self, ad: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
+        let nonce = self.next_nonce()?;
+        let split = buf.len().checked_sub(TAG_LEN).ok_or(AeadError)?;
+        let (msg, tag_out) = buf.split_at_mut(split);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce, ad, msg.into())
+            .map_err(|_| AeadError)?;
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Authenticates and decrypts `buf` (ciphertext ‖ tag) in place; on success the plaintext is
+    /// `buf[..len - TAG_LEN]`. On failure the buffer content is unspecified.
+    pub(crate) fn open_in_place(&mut self, ad: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
+        let nonce = self.next_nonce()?;
+        let split = buf.len().checked_sub(TAG_LEN).ok_or(AeadError)?;
+        let (msg, tag) = buf.split_at_mut(split);
+        let tag = Tag::try_from(&*tag).map_err(|_| AeadError)?;
+        self.cipher
+            .decrypt_inout_detached(&nonce, ad, msg.into(), &tag)
+            .map_err(|_| AeadError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_and_counters_advance() {
+        let key = [7u8; 32];
+        let (mut tx, mut rx) = (Aead::new(&key), Aead::new(&key));
+        for msg in [&b""[..], b"a", b"hello world"] {
+            let mut buf = msg.to_vec();
+            buf.resize(msg.len() + TAG_LEN, 0);
+            tx.seal_in_place(b"ad", &mut buf).unwrap();
+            rx.open_in_place(b"ad", &mut buf).unwrap();
+            assert_eq!(&buf[..msg.len()], msg);
+        }
+    }
+
+    #[test]
+    fn open_rejects_wrong_ad_and_wrong_counter() {
+        let key = [1u8; 32];
+        let mut tx = Aead::new(&key);
+        let mut buf = vec![0u8; 4 + TAG_LEN];
+        tx.seal_in_place(b"x", &mut buf).unwrap();
+        assert_eq!(
+            Aead::new(&key).open_in_place(b"y", &mut buf.clone()),
+            Err(AeadError)
+        );
+        let mut skipped = Aead::new(&key);
+        skipped.counter = 1;
+        assert_eq!(skipped.open_in_place(b"x", &mut buf), Err(AeadError));
+    }
+
+    #[test]
+    fn exhausted_counter_refuses_to_seal() {
+        let mut tx = Aead::new(&[0u8; 32]);
+        tx.counter = u64::MAX;
+        assert_eq!(tx.seal_in_place(b"", &mut [0u8; TAG_LEN]), Err(AeadError));
+    }
+
+    #[test]
+    fn low_order_points_are_refused() {
+        let secret = StaticSecret::from([9u8; 32]);
+        assert_eq!(dh(&secret, &[0u8; 32]), None);
+        let peer = PublicKey::from(&StaticSecret::from([3u8; 32])).to_bytes();
+        assert!(dh(&secret, &peer).is_some());
+    }
+
+    #[test]
+    fn masks_depend_on_seed_and_salt() {
+        let a = client_mask(&[1; 32], &[2; 16]);
+        assert_ne!(a, client_mask(&[1; 32], &[3; 16]));
+        assert_ne!(a, client_mask(&[4; 32], &[2; 16]));
+        assert_ne!(server_mask(&[1; 32], &[2; 32]), a);
+        let key = [0x55; 32];
+        assert_eq!(xor32(&xor32(&key, &a), &a), key);
+    }
+}

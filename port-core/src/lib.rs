@@ -1,0 +1,129 @@
+//! # port-core: the PORT/1 protocol as a sans-IO state machine
+//!
+//! PORT is an obfuscated, encrypted, message-oriented transport over TCP. This crate holds all
+//! of the protocol and none of the I/O: no sockets, no clock, no global randomness. A
+//! [`Connection`] is driven through explicit calls, and the caller owns the socket, the clock
+//! and the entropy:
+//!
+//! | call | what it does |
+//! |---|---|
+//! | [`Connection::handle_input`] | feed bytes read from TCP, in any chunking |
+//! | [`Connection::poll_transmit`] | take bytes to write to TCP |
+//! | [`Connection::poll_event`] | take [`Event`]s: `Authenticate`, `Connected`, `Data`, `Closed` |
+//! | [`Connection::poll_timeout`] | the one earliest deadline |
+//! | [`Connection::handle_timeout`] | fire what is due (early or repeated calls are harmless) |
+//! | [`Connection::send`], [`Connection::close`] | application messages, graceful close |
+//! | [`Connection::accept`], [`Connection::reject`] | the server's decision on a token |
+//!
+//! ## The drive loop
+//!
+//! After every input or timeout, drain in this order: **transmits** (write them out), then
+//! **events** (they may call `send`, `accept`, `close`, which queue more transmits, so loop),
+//! then read **`poll_timeout`** and sleep until it or until the socket is readable. Once
+//! [`Connection::is_closed`] is true, close the socket.
+//!
+//! This example runs a client and a server against each other in memory, on a virtual clock:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use port_core::{
+//!     ClientConfig, Config, Connection, Event, ServerConfig, ServerKey, Status,
+//! };
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! let mut rng = ChaCha20Rng::from_seed([7; 32]); // use an OS-seeded CSPRNG in real code
+//! let server_key = ServerKey::generate(&mut rng);
+//! let config = Config::default();
+//! let client_setup = ClientConfig::new(config.clone(), server_key.client_key(), "my token")?;
+//! let server_setup = ServerConfig::new(config, server_key);
+//!
+//! let start = Instant::now();
+//! let unix = Duration::from_secs(1_800_000_000);
+//! let mut client = Connection::client(&client_setup, start, unix, [1; 32]);
+//! let mut server = Connection::server(&server_setup, start, unix, [2; 32]);
+//! client.send("too early").unwrap_err(); // NotConnected: the handshake comes first
+//!
+//! let mut now = start;
+//! let mut echoed = Vec::new();
+//! for _step in 0..100 {
+//!     // 1. Transmits: what one side writes, the other reads.
+//!     while let Some(bytes) = client.poll_transmit(now) {
+//!         server.handle_input(now, &bytes);
+//!     }
+//!     while let Some(bytes) = server.poll_transmit(now) {
+//!         client.handle_input(now, &bytes);
+//!     }
+//!     // 2. Events.
+//!     let mut progressed = false;
+//!     while let Some(event) = server.poll_event() {
+//!         progressed = true;
+//!         match event {
+//!             Event::Authenticate { token, .. } if &token[..] == b"my token" => server.accept(7)?,
+//!             Event::Authenticate { .. } => server.reject(Status::TokenParseError)?,
+//!             Event::Data(message) => server.send(message)?, // echo
+//!             _ => {}
+//!         }
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         progressed = true;
+//!         match event {
+//!             Event::Connected { user_id } => {
+//!                 assert_eq!(user_id, 7);
+//!                 client.send("hello")?;
+//!             }
+//!             Event::Data(message) => {
+//!                 echoed.push(message);
+//!                 client.close();
+//!             }
+//!             Event::Closed(reason) => assert!(reason.is_graceful()),
+//!             _ => {}
+//!         }
+//!     }
+//!     if client.is_closed() && server.is_closed() {
+//!         break;
+//!     }
+//!     // 3. Timers: with nothing else to do, jump the virtual clock to the next deadline.
+//!     if !progressed {
+//!         now = client.poll_timeout().into_iter().chain(server.poll_timeout()).min().unwrap();
+//!         client.handle_timeout(now);
+//!         server.handle_timeout(now);
+//!     }
+//! }
+//! assert_eq!(echoed, ["hello"]);
+//! assert!(client.is_closed() && server.is_closed());
+//! # Ok::<(), port_core::Error>(())
+//! ```
+//!
+//! ## Pieces
+//!
+//! - [`ServerKey`] / [`ClientKey`]: key material and its one-line text forms.
+//! - [`Config`]: every knob, validated, from a builder or from `PORT_*` variables.
+//! - [`ClientConfig`] / [`ServerConfig`]: per-endpoint setup (the server's holds the replay
+//!   filter shared by its connections).
+//! - [`frame`]: the frame codec on its own, for tools, fuzzing and benchmarks.
+//!
+//! The wire format is specified byte by byte in `docs/PROTOCOL.md` in the repository.
+#![forbid(unsafe_code)]
+
+mod config;
+mod connection;
+mod crypto;
+mod endpoint;
+mod error;
+mod event;
+pub mod frame;
+mod handshake;
+mod keepalive;
+mod keys;
+mod replay;
+
+pub use config::{
+    Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,
+};
+pub use connection::{Connection, Seed, Stats};
+pub use endpoint::{ClientConfig, ServerConfig};
+pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
+pub use event::Event;
+pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
+pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};

@@ -1,0 +1,88 @@
+//! Two cores in memory: handshake, echo, close, rejection, chunking.
+
+mod common;
+
+use common::*;
+use port_core::{CloseReason, Config, Event, Status};
+
+#[test]
+fn echo_round_trip_then_graceful_close() {
+    let mut p = Pair::new(fast_config(), 1);
+    p.handshake();
+    let sent: Vec<_> = [0, 1, 100, 16384, 16385, 100_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| message(i as u32, len))
+        .collect();
+    for m in &sent {
+        p.client.send(m.clone()).unwrap();
+    }
+    assert!(p.run_until(|p| p.client_messages().len() == sent.len()));
+    assert_eq!(p.client_messages(), sent);
+    assert_eq!(p.server_messages(), sent);
+    p.client.close();
+    p.run_to_end();
+    assert_eq!(p.client_closed(), Some(CloseReason::Local));
+    assert_eq!(p.server_closed(), Some(CloseReason::Peer));
+    assert!(p.client.is_closed() && p.server.is_closed());
+}
+
+#[test]
+fn one_byte_chunking_delivers_everything() {
+    let mut p = Pair::new(fast_config(), 2);
+    p.chunking = Chunking::OneByte;
+    p.handshake();
+    let sent: Vec<_> = (0..20).map(|i| message(i, i as usize * 37)).collect();
+    for m in &sent {
+        p.client.send(m.clone()).unwrap();
+    }
+    assert!(p.run_until(|p| p.client_messages().len() == sent.len()));
+    assert_eq!(p.client_messages(), sent);
+}
+
+#[test]
+fn rejection_reaches_the_client_as_its_status() {
+    let mut p = Pair::new(fast_config(), 3);
+    p.decision = Decision::Reject(Status::Application(4321));
+    p.run_to_end();
+    assert_eq!(
+        p.client_closed(),
+        Some(CloseReason::Rejected(Status::Application(4321)))
+    );
+    assert_eq!(
+        p.server_closed(),
+        Some(CloseReason::Rejected(Status::Application(4321)))
+    );
+    assert!(!p.client_connected());
+}
+
+#[test]
+fn server_close_is_graceful_too() {
+    let mut p = Pair::new(Config::default(), 4);
+    p.handshake();
+    p.server.send("last words").unwrap();
+    p.server.close();
+    p.run_to_end();
+    assert_eq!(p.client_messages(), ["last words"]);
+    assert_eq!(p.server_closed(), Some(CloseReason::Local));
+    assert_eq!(p.client_closed(), Some(CloseReason::Peer));
+}
+
+#[test]
+fn send_before_connected_and_after_close_are_typed_errors() {
+    let mut p = Pair::new(fast_config(), 5);
+    assert_eq!(p.client.send("x"), Err(port_core::Error::NotConnected));
+    p.handshake();
+    p.client.close();
+    assert_eq!(p.client.send("x"), Err(port_core::Error::Closing));
+    p.run_to_end();
+    assert_eq!(
+        p.client.send("x"),
+        Err(port_core::Error::Closed(CloseReason::Local))
+    );
+    assert!(
+        p.server_events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Authenticate { token, .. } if &token[..] == TOKEN))
+    );
+}
