@@ -286,6 +286,12 @@ impl Connection {
         self.queue.bytes + self.tx.len()
     }
 
+    /// Bytes of an incomplete frame (or INIT) held until the rest arrives. Never more than one
+    /// maximum frame: `28 + max_frame_payload + 8192 + 16` bytes.
+    pub fn receive_buffered(&self) -> usize {
+        self.rx.len()
+    }
+
     /// The largest message `send` accepts now: both sides' limits once connected.
     pub fn max_message(&self) -> usize {
         self.send_message
@@ -684,7 +690,8 @@ impl Connection {
     // ----- output --------------------------------------------------------------------------
 
     fn build_frames(&mut self, now: Instant) {
-        while self.tx.len() < TRANSMIT_BATCH {
+        // Nothing may follow our TERM.
+        while self.tx.len() < TRANSMIT_BATCH && !self.term_sent {
             let Some(sealer) = self.sealer.as_mut() else {
                 return;
             };
@@ -720,6 +727,9 @@ impl Connection {
     }
 
     fn on_term_sent(&mut self, now: Instant) {
+        // No PING can follow a TERM, so the keepalive cannot go on; the close deadline bounds
+        // the wait for the peer instead.
+        self.keepalive.stop();
         match self.state {
             State::Finishing => {
                 self.state = State::Closed;

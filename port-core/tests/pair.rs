@@ -86,3 +86,46 @@ fn send_before_connected_and_after_close_are_typed_errors() {
             .any(|(_, e)| matches!(e, Event::Authenticate { token, .. } if &token[..] == TOKEN))
     );
 }
+
+#[test]
+fn buffered_input_never_exceeds_one_frame() {
+    let config = fast_config();
+    let bound = port_core::frame::HEADER_WIRE_LEN
+        + config.max_frame_payload()
+        + port_core::MAX_PADDING
+        + port_core::frame::BODY_TAG_LEN;
+    let mut p = Pair::new(config, 6);
+    p.handshake();
+    p.client.send(message(1, 1 << 20)).unwrap();
+    let wire: Vec<u8> = std::iter::from_fn(|| p.client.poll_transmit(p.now))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    let mut max_seen = 0;
+    let mut delivered = 0;
+    // Large pieces, so a naive buffer would grow with the input.
+    for piece in wire.chunks(200_000) {
+        p.server.handle_input(p.now, piece);
+        max_seen = max_seen.max(p.server.receive_buffered());
+        while let Some(event) = p.server.poll_event() {
+            if let Event::Data(m) = event {
+                delivered += m.len();
+            }
+        }
+    }
+    assert_eq!(delivered, 1 << 20);
+    assert!(max_seen < bound, "buffered {max_seen} >= {bound}");
+
+    let mut q = Pair::new(fast_config(), 7);
+    q.handshake();
+    q.client.send(message(2, 100_000)).unwrap();
+    let wire: Vec<u8> = std::iter::from_fn(|| q.client.poll_transmit(q.now))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    let mut max_seen = 0;
+    for byte in wire.chunks(1) {
+        q.server.handle_input(q.now, byte);
+        max_seen = max_seen.max(q.server.receive_buffered());
+    }
+    assert!(max_seen < bound, "buffered {max_seen} >= {bound}");
+    assert!(matches!(q.server.poll_event(), Some(Event::Data(m)) if m.len() == 100_000));
+}
