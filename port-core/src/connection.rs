@@ -200,9 +200,9 @@ impl Connection {
     ///
     /// Nothing is ever transmitted before the client INIT authenticated and the application
     /// accepted or rejected it. Random draws from `seed`, in order: the drain deadline (one
-    /// `u64`); after a valid INIT the ephemeral secret (32 bytes); at `accept`/`reject` the
-    /// padding length (one `u32`) and, on accept, the client's first keepalive delay and the
-    /// server's own (one `u64` each).
+    /// `u64`); after a valid INIT the ephemeral secret (32 bytes); on `accept` the client's
+    /// first keepalive delay and the server's own (one `u64` each), then the padding length
+    /// (one `u32`); on `reject` only the padding length.
     pub fn server(setup: &ServerConfig, now: Instant, unix_time: Duration, seed: Seed) -> Self {
         let config = setup.config().clone();
         let mut conn = Connection::new(Role::Server(setup.clone()), config, now, unix_time, seed);
@@ -319,9 +319,7 @@ impl Connection {
         match self.state {
             State::Open => {}
             State::Closing => return Err(Error::Closing),
-            State::Finishing | State::Closed | State::Draining { .. } => {
-                return Err(self.closed_error());
-            }
+            State::Finishing | State::Closed => return Err(self.closed_error()),
             _ => return Err(Error::NotConnected),
         }
         let data = data.into();
@@ -506,6 +504,11 @@ impl Connection {
                 None => self.fail(CloseReason::Protocol(ProtocolError::Authentication)),
             },
             State::ClientAwaitBody { prefix, .. } => self.on_server_body(now, *prefix, &mut unit),
+            // A client cannot seal a frame before it has read the server INIT, so anything
+            // arriving while the application decides is a violation.
+            State::ServerDecide { .. } => self.fail(CloseReason::Protocol(
+                ProtocolError::Malformed("frame before the server INIT"),
+            )),
             state => {
                 self.state = state;
                 self.on_frame_unit(now, unit);
@@ -696,7 +699,8 @@ impl Connection {
                 return;
             };
             let mut header = FrameHeader::default();
-            if let Some(id) = self.keepalive.take_ping(now, &self.config) {
+            let with_data = !self.queue.messages.is_empty();
+            if let Some(id) = self.keepalive.take_ping(now, &self.config, with_data) {
                 header.flags |= FLAG_PING;
                 header.ping_id = id;
             }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 
+/// The clock granularity term of RFC 6298: keeps the wait above the RTT itself when the
+/// variance has decayed to zero on a perfectly steady path.
+const GRANULARITY: Duration = Duration::from_millis(10);
+
 /// Smoothed round-trip time estimate.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RttEstimator {
@@ -41,22 +45,14 @@ impl RttEstimator {
         self.rttvar
     }
 
-    /// How long to wait for a PONG.
+    /// How long to wait for a PONG: `clamp(srtt + max(4·rttvar, G), min, max)`.
     pub(crate) fn timeout(&self, config: &Config) -> Duration {
         match self.srtt {
             None => config.default_timeout(),
-            Some(srtt) => {
-                (srtt + self.rttvar * 4).clamp(config.min_timeout(), config.max_timeout())
-            }
+            Some(srtt) => (srtt + (self.rttvar * 4).max(GRANULARITY))
+                .clamp(config.min_timeout(), config.max_timeout()),
         }
     }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Outstanding {
-    id: u16,
-    sent_at: Instant,
-    deadline: Instant,
 }
 
 /// Why the keepalive gave up.
@@ -66,10 +62,16 @@ pub(crate) struct PeerSilent;
 /// Keepalive state of one connection side.
 #[derive(Debug, Default)]
 pub(crate) struct Keepalive {
+    /// When the current cycle's PING is due (`None` once it went out).
     next_ping_at: Option<Instant>,
-    outstanding: Option<Outstanding>,
+    /// When the current cycle began: at start, or at the PONG that closed the previous one.
+    cycle_start: Option<Instant>,
+    /// PINGs of this cycle not answered yet, `(id, sent_at)`; any of them may still be
+    /// answered, late answers included.
+    attempts: Vec<(u16, Instant)>,
+    /// When the newest attempt is given up.
+    wait_deadline: Option<Instant>,
     ping_due: bool,
-    attempts: u32,
     next_id: u16,
     pongs_received: u64,
     pings_sent: u64,
@@ -79,23 +81,26 @@ pub(crate) struct Keepalive {
 impl Keepalive {
     /// Arms the first cycle: the first PING is due `first_in` after `now`.
     pub(crate) fn start(&mut self, now: Instant, first_in: Duration) {
+        self.cycle_start = Some(now);
         self.next_ping_at = Some(now + first_in);
     }
 
     /// Stops all keepalive timers (connection closed).
     pub(crate) fn stop(&mut self) {
         self.next_ping_at = None;
-        self.outstanding = None;
+        self.cycle_start = None;
+        self.attempts.clear();
+        self.wait_deadline = None;
         self.ping_due = false;
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        earliest(self.next_ping_at, self.outstanding.map(|o| o.deadline))
+        earliest(self.next_ping_at, self.wait_deadline)
     }
 
-    /// True if a PONG with `id` would answer the outstanding PING.
+    /// True if a PONG with `id` answers a PING of the current cycle.
     pub(crate) fn awaits(&self, id: u16) -> bool {
-        self.outstanding.is_some_and(|o| o.id == id)
+        self.attempts.iter().any(|&(a, _)| a == id)
     }
 
     /// Fires due timers. Errors when the retry budget is spent.
@@ -104,9 +109,9 @@ impl Keepalive {
         now: Instant,
         config: &Config,
     ) -> Result<(), PeerSilent> {
-        if self.outstanding.is_some_and(|o| now >= o.deadline) {
-            self.outstanding = None;
-            if self.attempts >= config.max_retries() {
+        if self.wait_deadline.is_some_and(|d| now >= d) {
+            self.wait_deadline = None;
+            if self.attempts.len() >= config.max_retries() as usize {
                 self.stop();
                 return Err(PeerSilent);
             }
@@ -114,39 +119,50 @@ impl Keepalive {
         }
         if self.next_ping_at.is_some_and(|t| now >= t) {
             self.next_ping_at = None;
-            self.attempts = 0;
             self.ping_due = true;
         }
         Ok(())
     }
 
-    /// Takes the due PING for a frame being built at `now`; returns its id.
-    pub(crate) fn take_ping(&mut self, now: Instant, config: &Config) -> Option<u16> {
-        if !std::mem::take(&mut self.ping_due) {
+    /// The PING to attach to a frame being built at `now`, if one should go: a due one, or,
+    /// when the frame carries data anyway and the cycle is at least `min_next_in` old, the
+    /// cycle's PING ahead of its drawn time. Riding early on data costs nothing on the wire
+    /// (flags are encrypted) and spares a standalone keepalive message later.
+    pub(crate) fn take_ping(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        with_data: bool,
+    ) -> Option<u16> {
+        let early = with_data
+            && self.next_ping_at.is_some()
+            && self
+                .cycle_start
+                .is_some_and(|s| now >= s + config.min_next_in());
+        if !(std::mem::take(&mut self.ping_due) || early) {
             return None;
         }
+        self.next_ping_at = None;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        self.attempts += 1;
         self.pings_sent += 1;
-        self.outstanding = Some(Outstanding {
-            id,
-            sent_at: now,
-            deadline: now + self.rtt.timeout(config),
-        });
+        self.attempts.push((id, now));
+        self.wait_deadline = Some(now + self.rtt.timeout(config));
         Some(id)
     }
 
-    /// Handles a PONG. A matching one closes the cycle and schedules the next PING `next_in`
-    /// from `now`; a stale or unknown id is ignored.
+    /// Handles a PONG. One answering any PING of this cycle closes the cycle, gives an RTT
+    /// sample (ids are never reused within a cycle, so the sample is unambiguous) and schedules
+    /// the next PING `next_in` from `now`; an unknown id is ignored.
     pub(crate) fn on_pong(&mut self, now: Instant, id: u16, next_in: Duration) {
-        let Some(o) = self.outstanding.filter(|o| o.id == id) else {
+        let Some(&(_, sent_at)) = self.attempts.iter().find(|&&(a, _)| a == id) else {
             return;
         };
-        self.outstanding = None;
-        self.attempts = 0;
+        self.attempts.clear();
+        self.wait_deadline = None;
         self.pongs_received += 1;
-        self.rtt.sample(now.saturating_duration_since(o.sent_at));
+        self.rtt.sample(now.saturating_duration_since(sent_at));
+        self.cycle_start = Some(now);
         self.next_ping_at = Some(now + next_in);
     }
 
@@ -203,6 +219,15 @@ mod tests {
         assert_eq!(rtt.timeout(&c), Duration::from_secs(2));
         rtt.sample(Duration::from_millis(1));
         assert_eq!(rtt.timeout(&c), Duration::from_secs(1));
+        let mut steady = RttEstimator::default();
+        for _ in 0..200 {
+            steady.sample(Duration::from_millis(1500));
+        }
+        assert_eq!(
+            steady.timeout(&c),
+            Duration::from_millis(1510),
+            "granularity floor"
+        );
         for _ in 0..20 {
             rtt.sample(Duration::from_secs(30));
         }
@@ -219,8 +244,11 @@ mod tests {
         for attempt in 1..=3 {
             let now = ka.poll_timeout().unwrap();
             assert_eq!(ka.handle_timeout(now, &c), Ok(()), "attempt {attempt}");
-            assert!(ka.take_ping(now, &c).is_some());
-            assert!(ka.take_ping(now, &c).is_none(), "one PING per attempt");
+            assert!(ka.take_ping(now, &c, false).is_some());
+            assert!(
+                ka.take_ping(now, &c, false).is_none(),
+                "one PING per attempt"
+            );
         }
         let now = ka.poll_timeout().unwrap();
         assert_eq!(ka.handle_timeout(now, &c), Err(PeerSilent));
@@ -235,7 +263,7 @@ mod tests {
         let mut ka = Keepalive::default();
         ka.start(t0, Duration::ZERO);
         ka.handle_timeout(t0, &c).unwrap();
-        let id = ka.take_ping(t0, &c).unwrap();
+        let id = ka.take_ping(t0, &c, false).unwrap();
         ka.on_pong(
             t0 + Duration::from_millis(10),
             id.wrapping_add(1),

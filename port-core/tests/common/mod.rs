@@ -373,3 +373,163 @@ pub fn message(tag: u32, len: usize) -> Bytes {
     rng.fill_bytes(&mut out);
     Bytes::from(out)
 }
+
+impl Pair {
+    /// Moves the virtual clock to exactly `now + d`, doing everything due on the way: unlike
+    /// [`Pair::run_for`], the clock never jumps past the target, so a test can act at precise
+    /// instants (e.g. send a message every 100 ms).
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        loop {
+            self.steps += 1;
+            assert!(self.steps <= self.max_steps, "step limit hit: livelock?");
+            let mut progressed = self.transmit();
+            progressed |= self.deliver();
+            progressed |= self.events();
+            if progressed {
+                continue;
+            }
+            match self.next_deadline() {
+                Some(next) if next <= until => {
+                    self.now = self.now.max(next);
+                    self.client.handle_timeout(self.now);
+                    self.server.handle_timeout(self.now);
+                }
+                _ => {
+                    self.now = until;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Like [`Pair::step`], but everything the server writes is lost on the way (its host
+    /// vanished): the client receives nothing more.
+    pub fn step_server_silent(&mut self) -> bool {
+        self.steps += 1;
+        assert!(self.steps <= self.max_steps, "step limit hit: livelock?");
+        let mut progressed = self.transmit();
+        self.s2c.in_flight.clear();
+        progressed |= self.deliver();
+        progressed |= self.events();
+        if progressed {
+            return true;
+        }
+        let Some(next) = self.next_deadline() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        true
+    }
+}
+
+/// The instant of the first `Closed` event in `events`, with its reason.
+pub fn closed_at(events: &[(Instant, Event)]) -> Option<(Instant, port_core::CloseReason)> {
+    events.iter().find_map(|(t, e)| match e {
+        Event::Closed(r) => Some((*t, *r)),
+        _ => None,
+    })
+}
+
+/// The client and server setups `Pair::new` builds for `config` (server key seed 1, `TOKEN`).
+/// Build a fresh `ServerConfig` (from `key`) for every server: each one has its own replay filter.
+pub fn setups_for(config: &Config) -> (ClientConfig, ServerKey) {
+    let key = server_key(1);
+    let client = ClientConfig::new(config.clone(), key.client_key(), TOKEN).unwrap();
+    (client, key)
+}
+
+/// A lone client built exactly as `Pair::with_setups(setup, .., seed)` builds its client: it
+/// sends the same INIT, so it can open a recorded server→client stream of that pair.
+pub fn lone_client(setup: &ClientConfig, seed: u64, start: Instant) -> Connection {
+    Connection::client(setup, start, UNIX, seed_from(seed, 0xC1))
+}
+
+/// A lone server built exactly as `Pair::with_setups(.., setup, seed)` builds its server: it can
+/// open a recorded client→server stream of that pair (give it a fresh `ServerConfig`, or the
+/// replay filter refuses the INIT it already saw).
+pub fn lone_server(setup: &ServerConfig, seed: u64, start: Instant) -> Connection {
+    Connection::server(setup, start, UNIX, seed_from(seed, 0x5E))
+}
+
+/// Feeds `stream` to `conn` at `now` in pieces of at most `piece` bytes, accepting any
+/// `Authenticate` with user id 42 (the `Pair` default). Returns each event with the number of
+/// stream bytes fed when it appeared. Transmits are taken and dropped. Give a server its INIT
+/// in pieces that end where the INIT ends (one byte at a time will do): a frame arriving before
+/// `accept` is a protocol violation.
+pub fn feed(
+    conn: &mut Connection,
+    now: Instant,
+    stream: &[u8],
+    piece: usize,
+) -> Vec<(usize, Event)> {
+    let mut out = Vec::new();
+    let mut fed = 0;
+    for chunk in stream.chunks(piece.max(1)) {
+        conn.handle_input(now, chunk);
+        fed += chunk.len();
+        while let Some(event) = conn.poll_event() {
+            if matches!(event, Event::Authenticate { .. }) {
+                conn.accept(42).unwrap();
+            }
+            out.push((fed, event));
+        }
+        while conn.poll_transmit(now).is_some() {}
+    }
+    out
+}
+
+/// Like `Pair::step`, but the `dir` stream is cut after its first `limit` bytes: later bytes
+/// are still written (and recorded in the transcript) but never delivered, as if the path
+/// silently stopped there.
+pub fn step_cut(p: &mut Pair, dir: Dir, limit: usize) -> bool {
+    p.steps += 1;
+    assert!(p.steps <= p.max_steps, "step limit hit: livelock?");
+    let mut progressed = p.transmit();
+    let link = match dir {
+        Dir::ClientToServer => &mut p.c2s,
+        Dir::ServerToClient => &mut p.s2c,
+    };
+    let mut at = link.delivered;
+    let mut keep = 0;
+    for (_, bytes) in link.in_flight.iter_mut() {
+        if at >= limit {
+            break;
+        }
+        bytes.truncate(limit - at);
+        at += bytes.len();
+        keep += 1;
+    }
+    link.in_flight.truncate(keep);
+    progressed |= p.deliver();
+    progressed |= p.events();
+    if progressed {
+        return true;
+    }
+    let Some(next) = p.next_deadline() else {
+        return false;
+    };
+    p.now = p.now.max(next);
+    p.client.handle_timeout(p.now);
+    p.server.handle_timeout(p.now);
+    true
+}
+
+/// `Pair::run_until` with the `dir` stream cut after `limit` bytes (see [`step_cut`]).
+pub fn run_cut_until(
+    p: &mut Pair,
+    dir: Dir,
+    limit: usize,
+    mut done: impl FnMut(&Pair) -> bool,
+) -> bool {
+    loop {
+        if done(p) {
+            return true;
+        }
+        if !step_cut(p, dir, limit) {
+            return done(p);
+        }
+    }
+}
