@@ -7,9 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use port_core::{
-    ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey, Status,
-};
+use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey, Status};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -81,6 +79,7 @@ pub struct Pair {
     c2s: Link,
     s2c: Link,
     chunk_rng: ChaCha20Rng,
+    chunk_seed: Option<u64>,
 }
 
 pub fn server_key(seed: u8) -> ServerKey {
@@ -144,6 +143,7 @@ impl Pair {
                 ..Link::default()
             },
             chunk_rng: ChaCha20Rng::seed_from_u64(seed),
+            chunk_seed: None,
         }
     }
 
@@ -224,6 +224,8 @@ impl Pair {
     /// Runs until both sides are closed or nothing can happen.
     pub fn run_to_end(&mut self) {
         self.run_until(|p| p.client.is_closed() && p.server.is_closed());
+        // Collect the events the last step left behind (the final `Closed`s).
+        self.events();
     }
 
     /// Runs until virtual time reaches `until` (or nothing can happen).
@@ -303,7 +305,11 @@ impl Pair {
                     let n = match self.chunking {
                         Chunking::Whole => rest.len(),
                         Chunking::OneByte => 1,
-                        Chunking::Random { max, .. } => {
+                        Chunking::Random { seed, max } => {
+                            if self.chunk_seed != Some(seed) {
+                                self.chunk_seed = Some(seed);
+                                self.chunk_rng = ChaCha20Rng::seed_from_u64(seed);
+                            }
                             1 + (self.chunk_rng.next_u32() as usize % max.max(1))
                         }
                     }
