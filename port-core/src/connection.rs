@@ -338,11 +338,7 @@ impl Connection {
     /// reports [`Event::Connected`].
     pub fn accept(&mut self, user_id: u32) -> Result<(), Error> {
         let responder = self.take_decision()?;
-        let client_first = uniform(
-            &mut self.rng,
-            self.config.min_next_in(),
-            self.config.max_next_in(),
-        );
+        let client_first = self.draw_next_in();
         let own_first = self.draw_next_in();
         self.queue_server_init(&responder, Status::Success, user_id, client_first);
         self.state = State::Open;
