@@ -76,6 +76,8 @@ pub struct Pair {
     pub client_silent: bool,
     /// Stop delivering bytes from the server.
     pub server_silent: bool,
+    /// Deliver at most this many bytes of one direction (later bytes are written but lost).
+    pub cut: Option<(Dir, usize)>,
     pub steps: usize,
     pub max_steps: usize,
     c2s: Link,
@@ -135,6 +137,7 @@ impl Pair {
             server_echoes: true,
             client_silent: false,
             server_silent: false,
+            cut: None,
             steps: 0,
             max_steps: 1_000_000,
             c2s: Link {
@@ -197,6 +200,7 @@ impl Pair {
         self.steps += 1;
         assert!(self.steps <= self.max_steps, "step limit hit: livelock?");
         let mut progressed = self.transmit();
+        self.apply_cut();
         progressed |= self.deliver();
         progressed |= self.events();
         if progressed {
@@ -248,6 +252,28 @@ impl Pair {
             self.client_events,
             self.server_events
         );
+    }
+
+    /// Drops in-flight bytes beyond the cut, if one is set.
+    fn apply_cut(&mut self) {
+        let Some((dir, limit)) = self.cut else {
+            return;
+        };
+        let link = match dir {
+            Dir::ClientToServer => &mut self.c2s,
+            Dir::ServerToClient => &mut self.s2c,
+        };
+        let mut at = link.delivered;
+        let mut keep = 0;
+        for (_, bytes) in link.in_flight.iter_mut() {
+            if at >= limit {
+                break;
+            }
+            bytes.truncate(limit - at);
+            at += bytes.len();
+            keep += 1;
+        }
+        link.in_flight.truncate(keep);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -484,36 +510,8 @@ pub fn feed(
 /// are still written (and recorded in the transcript) but never delivered, as if the path
 /// silently stopped there.
 pub fn step_cut(p: &mut Pair, dir: Dir, limit: usize) -> bool {
-    p.steps += 1;
-    assert!(p.steps <= p.max_steps, "step limit hit: livelock?");
-    let mut progressed = p.transmit();
-    let link = match dir {
-        Dir::ClientToServer => &mut p.c2s,
-        Dir::ServerToClient => &mut p.s2c,
-    };
-    let mut at = link.delivered;
-    let mut keep = 0;
-    for (_, bytes) in link.in_flight.iter_mut() {
-        if at >= limit {
-            break;
-        }
-        bytes.truncate(limit - at);
-        at += bytes.len();
-        keep += 1;
-    }
-    link.in_flight.truncate(keep);
-    progressed |= p.deliver();
-    progressed |= p.events();
-    if progressed {
-        return true;
-    }
-    let Some(next) = p.next_deadline() else {
-        return false;
-    };
-    p.now = p.now.max(next);
-    p.client.handle_timeout(p.now);
-    p.server.handle_timeout(p.now);
-    true
+    p.cut = Some((dir, limit));
+    p.step()
 }
 
 /// `Pair::run_until` with the `dir` stream cut after `limit` bytes (see [`step_cut`]).
