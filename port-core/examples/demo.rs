@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match event {
                 Event::Authenticate { .. } => server.accept(1001)?,
                 Event::Data(message) => server.send(message)?,
+                Event::Finished => server.close(),
                 _ => {}
             }
             busy = true;
@@ -102,6 +103,7 @@ fn describe(event: &Event) -> String {
         ),
         Event::Connected { user_id } => format!("connected (user id {user_id})"),
         Event::Data(m) => format!("message {:?}", String::from_utf8_lossy(m)),
+        Event::Finished => "peer finished sending (TERM)".to_string(),
         Event::Closed(reason) => format!("closed: {reason}"),
         other => format!("{other:?}"),
     }

@@ -20,7 +20,7 @@ use crate::handshake::{
     self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, SERVER_PREFIX_LEN,
     ServerHeader, ServerPrefix, ServerResponder,
 };
-use crate::keepalive::{Keepalive, earliest};
+use crate::keepalive::Keepalive;
 use crate::replay::Refusal;
 
 /// Bytes of sealed frames `poll_transmit` builds at most per call: large enough for few
@@ -80,12 +80,9 @@ enum State {
     },
     /// Server: the first bytes were refused; discard input until the drain deadline.
     Draining { refusal: InitRefusal },
-    /// Handshake done; messages flow both ways.
+    /// Handshake done. Each direction ends with its own TERM (a half-close); keepalive frames
+    /// keep flowing both ways until both directions ended.
     Open,
-    /// `close()` was called: data then TERM go out, input still flows until the peer's TERM.
-    Closing,
-    /// `Closed` was reported; remaining data and our TERM still go out, input is discarded.
-    Finishing,
     /// Nothing more will be produced (bytes already in the transmit buffer excepted).
     Closed,
 }
@@ -157,9 +154,12 @@ pub struct Connection {
     reassembling: bool,
     keepalive: Keepalive,
     pong_due: Option<u16>,
+    /// `close()` was called: TERM goes out after the queued messages.
     term_queued: bool,
+    /// Our TERM is sealed: no DATA follows it.
     term_sent: bool,
-    close_deadline: Option<Instant>,
+    /// The peer's TERM arrived: it sends no more DATA.
+    peer_term: bool,
     close_reason: Option<CloseReason>,
     user_id: Option<u32>,
     stats: Stats,
@@ -237,7 +237,7 @@ impl Connection {
             pong_due: None,
             term_queued: false,
             term_sent: false,
-            close_deadline: None,
+            peer_term: false,
             close_reason: None,
             user_id: None,
             stats: Stats::default(),
@@ -254,9 +254,20 @@ impl Connection {
         }
     }
 
-    /// True once the handshake completed and until the connection starts closing.
+    /// True once the handshake completed and until the connection closed in both directions.
     pub fn is_connected(&self) -> bool {
         matches!(self.state, State::Open)
+    }
+
+    /// True once everything this side will ever send was handed out by `poll_transmit`: our
+    /// TERM (or the final bytes of a failed or refused connection) included.
+    pub fn is_send_finished(&self) -> bool {
+        self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
+    }
+
+    /// True once the peer's TERM arrived: no more messages will come.
+    pub fn is_peer_finished(&self) -> bool {
+        self.peer_term
     }
 
     /// True when the connection is over and every byte it produced was handed out: the
@@ -317,9 +328,9 @@ impl Connection {
     /// messages larger than [`max_message`](Self::max_message) are refused.
     pub fn send(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         match self.state {
+            State::Open if self.term_queued => return Err(Error::Closing),
             State::Open => {}
-            State::Closing => return Err(Error::Closing),
-            State::Finishing | State::Closed => return Err(self.closed_error()),
+            State::Closed => return Err(self.closed_error()),
             _ => return Err(Error::NotConnected),
         }
         let data = data.into();
@@ -360,16 +371,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Closes gracefully: queued messages go out, then TERM; the connection reports
-    /// [`CloseReason::Local`] when the peer answers with its TERM. Before the handshake
-    /// completed it closes at once, sending nothing more. Calling it again does nothing.
+    /// Ends this side's sending, gracefully: queued messages go out, then TERM. Like a TCP
+    /// half-close, messages from the peer keep arriving until its own TERM
+    /// ([`Event::Finished`]); the connection reports `Closed` once both directions ended.
+    /// Before the handshake completed it closes at once, sending nothing more. Calling it
+    /// again does nothing.
     pub fn close(&mut self) {
         match self.state {
-            State::Open => {
-                self.state = State::Closing;
-                self.term_queued = true;
-            }
-            State::Closing | State::Finishing | State::Closed => {}
+            State::Open => self.term_queued = true,
+            State::Closed => {}
             _ => self.fail(CloseReason::Local),
         }
     }
@@ -402,7 +412,7 @@ impl Connection {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.last_now = now;
-        if matches!(self.state, State::Open | State::Closing | State::Finishing) {
+        if matches!(self.state, State::Open) {
             self.build_frames(now);
         }
         if self.tx.is_empty() {
@@ -428,9 +438,7 @@ impl Connection {
             State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
                 Some(self.drain_deadline)
             }
-            State::Open | State::Closing | State::Finishing => {
-                earliest(self.keepalive.poll_timeout(), self.close_deadline)
-            }
+            State::Open => self.keepalive.poll_timeout(),
             State::Closed => None,
         }
     }
@@ -456,10 +464,8 @@ impl Connection {
                     self.fail(CloseReason::Refused(*refusal));
                 }
             }
-            State::Open | State::Closing | State::Finishing => {
-                if self.close_deadline.is_some_and(|d| now >= d) {
-                    self.fail(CloseReason::CloseTimeout);
-                } else if self.keepalive.handle_timeout(now, &self.config).is_err() {
+            State::Open => {
+                if self.keepalive.handle_timeout(now, &self.config).is_err() {
                     self.fail(CloseReason::KeepaliveTimeout);
                 }
             }
@@ -476,10 +482,10 @@ impl Connection {
             State::ClientAwaitBody { prefix, .. } => prefix.header.body_wire_len(),
             State::ServerAwaitPrefix => CLIENT_PREFIX_LEN,
             State::ServerAwaitBody { prefix } => prefix.header.body_wire_len(),
-            State::ServerDecide { .. } | State::Open | State::Closing => self
+            State::ServerDecide { .. } | State::Open => self
                 .pending_header
                 .map_or(HEADER_WIRE_LEN, |h| h.body_wire_len()),
-            State::Draining { .. } | State::Finishing | State::Closed => return None,
+            State::Draining { .. } | State::Closed => return None,
         })
     }
 
@@ -624,13 +630,18 @@ impl Connection {
         if header.has(FLAG_PING) {
             self.pong_due = Some(header.ping_id);
         }
-        if header.has(FLAG_DATA)
-            && let Err(e) = self.on_data(header.has(FLAG_MORE), payload)
-        {
-            return self.fail(CloseReason::Protocol(e));
+        if header.has(FLAG_DATA) {
+            let delivered = if self.peer_term {
+                Err(ProtocolError::Malformed("DATA after TERM"))
+            } else {
+                self.on_data(header.has(FLAG_MORE), payload)
+            };
+            if let Err(e) = delivered {
+                return self.fail(CloseReason::Protocol(e));
+            }
         }
         if header.has(FLAG_TERM) {
-            self.on_term(now);
+            self.on_term();
         }
     }
 
@@ -658,39 +669,29 @@ impl Connection {
         self.events.push_back(Event::Data(message));
     }
 
-    fn on_term(&mut self, now: Instant) {
+    fn on_term(&mut self) {
         if self.reassembling {
             return self.fail(CloseReason::Protocol(ProtocolError::Malformed(
                 "TERM inside a fragmented message",
             )));
         }
-        let reason = match self.state {
-            State::Open => CloseReason::Peer,
-            State::Closing => CloseReason::Local,
-            _ => {
-                return self.fail(CloseReason::Protocol(ProtocolError::Malformed(
-                    "early TERM",
-                )));
-            }
-        };
-        self.keepalive.stop();
-        self.report_closed(reason);
+        if self.peer_term {
+            return self.fail(CloseReason::Protocol(ProtocolError::Malformed(
+                "second TERM",
+            )));
+        }
+        self.peer_term = true;
+        self.events.push_back(Event::Finished);
         if self.term_sent {
-            self.state = State::Closed;
-            self.queue.clear();
-        } else {
-            // Answer with our own TERM once our queued messages are out.
-            self.term_queued = true;
-            self.state = State::Finishing;
-            self.close_deadline = Some(now + self.config.handshake_timeout());
+            // We ended our direction first.
+            self.finish(CloseReason::Local);
         }
     }
 
     // ----- output --------------------------------------------------------------------------
 
     fn build_frames(&mut self, now: Instant) {
-        // Nothing may follow our TERM.
-        while self.tx.len() < TRANSMIT_BATCH && !self.term_sent {
+        while self.tx.len() < TRANSMIT_BATCH && matches!(self.state, State::Open) {
             let Some(sealer) = self.sealer.as_mut() else {
                 return;
             };
@@ -705,7 +706,12 @@ impl Connection {
                 header.pong_id = id;
             }
             let mut payload = Bytes::new();
-            if let Some((chunk, more)) = self.queue.next_fragment(self.send_payload) {
+            // No DATA follows our TERM; keepalive frames still may.
+            let fragment = match self.term_sent {
+                true => None,
+                false => self.queue.next_fragment(self.send_payload),
+            };
+            if let Some((chunk, more)) = fragment {
                 header.flags |= FLAG_DATA | if more { FLAG_MORE } else { 0 };
                 payload = chunk;
             } else if self.term_queued && !self.term_sent {
@@ -720,22 +726,10 @@ impl Connection {
                 return self.fail(CloseReason::Protocol(e));
             }
             self.stats.frames_sent += 1;
-            if header.has(FLAG_TERM) {
-                self.on_term_sent(now);
+            if header.has(FLAG_TERM) && self.peer_term {
+                // The peer ended its direction first; with ours, the connection is over.
+                self.finish(CloseReason::Peer);
             }
-        }
-    }
-
-    fn on_term_sent(&mut self, now: Instant) {
-        // No PING can follow a TERM, so the keepalive cannot go on; the close deadline bounds
-        // the wait for the peer instead.
-        self.keepalive.stop();
-        match self.state {
-            State::Finishing => {
-                self.state = State::Closed;
-                self.close_deadline = None;
-            }
-            _ => self.close_deadline = Some(now + self.config.handshake_timeout()),
         }
     }
 
@@ -810,7 +804,6 @@ impl Connection {
         self.rx.clear();
         self.pending_header = None;
         self.keepalive.stop();
-        self.close_deadline = None;
         self.report_closed(reason);
     }
 

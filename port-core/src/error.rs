@@ -174,9 +174,9 @@ impl fmt::Display for InitRefusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// This side called `close()` and the peer answered with its own TERM.
+    /// Both directions ended with TERM, this side's first.
     Local,
-    /// The peer sent TERM; everything it sent before was delivered.
+    /// Both directions ended with TERM, the peer's first.
     Peer,
     /// The handshake ended with a non-success status: on a client, the server's answer; on a
     /// server, the application's `reject`.
@@ -185,8 +185,6 @@ pub enum CloseReason {
     HandshakeTimeout,
     /// The peer stopped answering keepalives: the retry budget is spent.
     KeepaliveTimeout,
-    /// After `close()`, the peer did not answer with TERM in time.
-    CloseTimeout,
     /// The server refused the first bytes and drained the connection until a random deadline.
     Refused(InitRefusal),
     /// The peer (or the path) violated the protocol after authentication.
@@ -208,7 +206,6 @@ impl fmt::Display for CloseReason {
             CloseReason::Rejected(s) => write!(f, "rejected with {s}"),
             CloseReason::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseReason::KeepaliveTimeout => f.write_str("peer stopped answering keepalives"),
-            CloseReason::CloseTimeout => f.write_str("peer did not acknowledge the close"),
             CloseReason::Refused(r) => write!(f, "refused: {r}"),
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
         }

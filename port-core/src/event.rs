@@ -24,6 +24,10 @@ pub enum Event {
     },
     /// One complete application message, boundaries kept.
     Data(Bytes),
+    /// The peer sent TERM: it will send no more messages (end of stream). This side may still
+    /// send until it calls [`close`](crate::Connection::close); `Closed` follows once both
+    /// directions ended.
+    Finished,
     /// The connection ended. Emitted exactly once; bytes still returned by
     /// [`poll_transmit`](crate::Connection::poll_transmit) afterwards should still be written.
     Closed(CloseReason),

@@ -62,6 +62,7 @@
 //!             Event::Authenticate { token, .. } if &token[..] == b"my token" => server.accept(7)?,
 //!             Event::Authenticate { .. } => server.reject(Status::TokenParseError)?,
 //!             Event::Data(message) => server.send(message)?, // echo
+//!             Event::Finished => server.close(), // the client is done: end our side too
 //!             _ => {}
 //!         }
 //!     }
@@ -117,6 +118,7 @@ mod handshake;
 mod keepalive;
 mod keys;
 mod replay;
+mod session;
 
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,
@@ -127,3 +129,4 @@ pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 pub use event::Event;
 pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
+pub use session::Session;

@@ -129,3 +129,39 @@ fn buffered_input_never_exceeds_one_frame() {
     assert!(max_seen < bound, "buffered {max_seen} >= {bound}");
     assert!(matches!(q.server.poll_event(), Some(Event::Data(m)) if m.len() == 100_000));
 }
+
+#[test]
+fn half_close_lets_the_other_direction_go_on() {
+    let mut p = Pair::new(fast_config(), 8);
+    p.close_on_finish = false;
+    p.server_echoes = false;
+    p.handshake();
+    p.client.send("request").unwrap();
+    p.client.close();
+    assert!(p.run_until(|p| p.server.is_peer_finished()));
+    assert_eq!(p.server_messages(), ["request"]);
+    assert!(
+        p.server_events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Finished))
+    );
+    // The client's direction ended; the server's goes on, across several keepalive periods.
+    let later = fast_config().max_next_in() * 5;
+    for i in 0..5 {
+        p.server.send(message(i, 3000)).unwrap();
+        p.run_for(later / 5);
+    }
+    assert!(p.client.is_connected() && p.server.is_connected());
+    assert_eq!(p.client_messages().len(), 5);
+    assert!(
+        p.server.stats().pongs_received > 0,
+        "keepalive after the client's TERM"
+    );
+    // DATA may not follow a TERM: the client can no longer send.
+    assert_eq!(p.client.send("late"), Err(port_core::Error::Closing));
+    p.server.close();
+    p.run_to_end();
+    assert_eq!(p.client_closed(), Some(CloseReason::Local));
+    assert_eq!(p.server_closed(), Some(CloseReason::Peer));
+    assert!(p.client.is_closed() && p.server.is_closed());
+}

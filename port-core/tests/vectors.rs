@@ -395,6 +395,7 @@ fn generate() -> Generated {
                     assert_eq!(&message[..], CLIENT_MESSAGE);
                     server.send(SERVER_REPLY).expect("server send");
                 }
+                Event::Finished => server.close(),
                 _ => {}
             }
             server_log.push(event);
@@ -439,6 +440,7 @@ fn generate() -> Generated {
             [
                 Event::Connected { .. },
                 Event::Data(_),
+                Event::Finished,
                 Event::Closed(port_core::CloseReason::Local)
             ]
         ),
@@ -451,6 +453,7 @@ fn generate() -> Generated {
                 Event::Authenticate { .. },
                 Event::Connected { .. },
                 Event::Data(_),
+                Event::Finished,
                 Event::Closed(port_core::CloseReason::Peer)
             ]
         ),

@@ -76,6 +76,8 @@ pub struct Pair {
     pub client_silent: bool,
     /// Stop delivering bytes from the server.
     pub server_silent: bool,
+    /// Each side's application closes its direction when the peer finished (default true).
+    pub close_on_finish: bool,
     /// Deliver at most this many bytes of one direction (later bytes are written but lost).
     pub cut: Option<(Dir, usize)>,
     pub steps: usize,
@@ -137,6 +139,7 @@ impl Pair {
             server_echoes: true,
             client_silent: false,
             server_silent: false,
+            close_on_finish: true,
             cut: None,
             steps: 0,
             max_steps: 1_000_000,
@@ -370,12 +373,17 @@ impl Pair {
                     // The echo may be refused once the server is closing; that is fine.
                     let _ = self.server.send(m.clone());
                 }
+                // An echo server ends its direction when the client ended its own.
+                Event::Finished if self.close_on_finish => self.server.close(),
                 _ => {}
             }
             self.server_events.push((self.now, event));
         }
         while let Some(event) = self.client.poll_event() {
             any = true;
+            if matches!(event, Event::Finished) && self.close_on_finish {
+                self.client.close();
+            }
             self.client_events.push((self.now, event));
         }
         any
