@@ -1,4 +1,278 @@
-//! Placeholder: this crate is filled in by a later milestone; it currently re-exports the core.
+//! # port-async-std: PORT connections on futures-io, for async-std and smol
+//!
+//! A thin layer over [`port_driver`]: `async-io` sockets and timers (they work under any
+//! executor) and `futures-io`'s `AsyncRead`/`AsyncWrite` on the streams. Tasks are spawned on
+//! the runtime you pick: [`AsyncStd`] (the default of [`connect`] and [`Listener::bind`]) or
+//! [`Smol`] (through [`connect_on`] and [`Listener::bind_on`]). async-std is discontinued
+//! upstream and recommends smol; both are supported and tested.
 #![forbid(unsafe_code)]
 
-pub use port_core;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use async_io::{Async, Timer as IoTimer};
+use futures_io::{AsyncRead, AsyncWrite};
+use port_core::{ClientConfig, ServerConfig, Status};
+use port_driver::{Acceptor, Runtime, SocketOptions, Timer};
+
+pub use port_driver::Error;
+
+/// Spawns on async-std's executor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncStd;
+
+/// Spawns on smol's global executor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+#[derive(Debug)]
+struct AsyncIoTimer(IoTimer);
+
+impl Timer for AsyncIoTimer {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+    fn poll_elapsed(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+fn timer(deadline: Instant) -> Pin<Box<dyn Timer>> {
+    Box::pin(AsyncIoTimer(IoTimer::at(deadline)))
+}
+
+impl Runtime for AsyncStd {
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        timer(deadline)
+    }
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        async_std::task::spawn(future);
+    }
+}
+
+impl Runtime for Smol {
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        timer(deadline)
+    }
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        smol::spawn(future).detach();
+    }
+}
+
+/// Connects to a PORT server, spawning on async-std; returns once the handshake succeeded.
+pub async fn connect(
+    addr: impl ToSocketAddrs + Send + 'static,
+    setup: &ClientConfig,
+) -> Result<PortStream, Error> {
+    connect_on(AsyncStd, addr, setup, SocketOptions::default()).await
+}
+
+/// Connects to a PORT server with the tasks spawned on `runtime`.
+pub async fn connect_on(
+    runtime: impl Runtime,
+    addr: impl ToSocketAddrs + Send + 'static,
+    setup: &ClientConfig,
+    options: SocketOptions,
+) -> Result<PortStream, Error> {
+    let limit = setup.config().handshake_timeout();
+    let connect = async {
+        // Name resolution may block: keep it off the executor.
+        let addrs: Vec<SocketAddr> =
+            smol::unblock(move || addr.to_socket_addrs().map(Iterator::collect)).await?;
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for addr in addrs {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last = e,
+            }
+        }
+        Err(Error::from(last))
+    };
+    let timeout = async {
+        IoTimer::after(limit).await;
+        Err(Error::ConnectTimeout)
+    };
+    let tcp = futures_lite::future::or(connect, timeout).await?;
+    options.apply(tcp.get_ref())?;
+    let peer = tcp.get_ref().peer_addr()?;
+    let stream = port_driver::connect(&runtime, tcp, peer, setup).await?;
+    Ok(PortStream(stream))
+}
+
+struct IoAcceptor {
+    listener: Async<TcpListener>,
+    options: SocketOptions,
+}
+
+impl Acceptor for IoAcceptor {
+    type Socket = Async<TcpStream>;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Socket, SocketAddr)>> {
+        loop {
+            match self.listener.get_ref().accept() {
+                Ok((tcp, peer)) => {
+                    self.options.apply(&tcp)?;
+                    return Poll::Ready(Ok((Async::new(tcp)?, peer)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.listener.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.get_ref().local_addr()
+    }
+}
+
+/// Accepts PORT connections.
+pub struct Listener(port_driver::Listener<IoAcceptor>);
+
+impl Listener {
+    /// Binds a TCP listener serving `server`, spawning on async-std.
+    pub fn bind(addr: impl ToSocketAddrs, server: ServerConfig) -> io::Result<Listener> {
+        Self::bind_on(AsyncStd, addr, server, SocketOptions::default())
+    }
+
+    /// Binds a TCP listener serving `server`, spawning on `runtime`.
+    pub fn bind_on(
+        runtime: impl Runtime,
+        addr: impl ToSocketAddrs,
+        server: ServerConfig,
+        options: SocketOptions,
+    ) -> io::Result<Listener> {
+        let listener = Async::<TcpListener>::bind(first_addr(addr)?)?;
+        let acceptor = IoAcceptor { listener, options };
+        Ok(Listener(port_driver::Listener::new(
+            acceptor,
+            Arc::new(runtime),
+            server,
+        )))
+    }
+
+    /// The next client whose token authenticated; see [`port_driver::Listener::accept`].
+    pub async fn accept(&self) -> Result<Incoming, Error> {
+        self.0.accept().await.map(Incoming)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))
+}
+
+/// A client waiting for the application's decision.
+#[derive(Debug)]
+pub struct Incoming(port_driver::Incoming);
+
+impl Incoming {
+    /// Accepts the client with `user_id`.
+    pub fn accept(self, user_id: u32) -> Result<PortStream, Error> {
+        self.0.accept(user_id).map(PortStream)
+    }
+
+    /// Rejects the client with `status`.
+    pub fn reject(self, status: Status) -> Result<(), Error> {
+        self.0.reject(status)
+    }
+}
+
+impl Deref for Incoming {
+    type Target = port_driver::Incoming;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// A PORT connection with futures-io's `AsyncRead`/`AsyncWrite` (byte stream) and, through
+/// `Deref`, the message API of [`port_driver::Stream`].
+pub struct PortStream(port_driver::Stream);
+
+/// The receiving half of a split [`PortStream`].
+pub struct ReadHalf(port_driver::ReadHalf);
+
+/// The sending half of a split [`PortStream`].
+pub struct WriteHalf(port_driver::WriteHalf);
+
+impl PortStream {
+    /// Splits into halves usable from different tasks.
+    pub fn split(self) -> (ReadHalf, WriteHalf) {
+        let (r, w) = self.0.split();
+        (ReadHalf(r), WriteHalf(w))
+    }
+}
+
+macro_rules! deref_to {
+    ($outer:ty => $inner:ty) => {
+        impl Deref for $outer {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+        impl DerefMut for $outer {
+            fn deref_mut(&mut self) -> &mut $inner {
+                &mut self.0
+            }
+        }
+    };
+}
+deref_to!(PortStream => port_driver::Stream);
+deref_to!(ReadHalf => port_driver::ReadHalf);
+deref_to!(WriteHalf => port_driver::WriteHalf);
+
+impl AsyncRead for PortStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().0.read_half().poll_read(cx, buf)
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_read(cx, buf)
+    }
+}
+
+macro_rules! async_write {
+    ($ty:ty, |$s:ident| $half:expr) => {
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                $half.poll_write(cx, buf)
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                $half.poll_flush(cx)
+            }
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                $half.poll_shutdown(cx)
+            }
+        }
+    };
+}
+async_write!(PortStream, |s| s.0.write_half());
+async_write!(WriteHalf, |s| s.0);

@@ -1,0 +1,278 @@
+//! The driver task: the one loop that moves bytes between a socket and a session, fires the
+//! session's timers and routes its events to the application's handles.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use futures_io::{AsyncRead, AsyncWrite};
+use port_core::Event;
+
+use crate::error::Error;
+use crate::listener::{Incoming, ListenerShared};
+use crate::runtime::{Runtime, Timer};
+use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
+
+/// Size of one socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Socket reads per poll before the task yields, so one busy connection cannot starve others.
+const READS_PER_POLL: usize = 16;
+
+/// The future that runs one connection until it is over. Spawned on the runtime.
+pub(crate) struct Driver<S> {
+    shared: Arc<Shared>,
+    socket: S,
+    timer: Pin<Box<dyn Timer>>,
+    timer_deadline: Option<Instant>,
+    read_buf: Box<[u8]>,
+    write_buf: Bytes,
+    eof: bool,
+    /// Bytes written to the socket so far.
+    written: u64,
+    /// Server connections hand authenticated clients to their listener.
+    listener: Option<Weak<ListenerShared>>,
+    /// How long to wait for a clean end once every handle is gone.
+    linger: Duration,
+    linger_until: Option<Instant>,
+    span: tracing::Span,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
+    pub(crate) fn spawn(
+        runtime: &dyn Runtime,
+        shared: Arc<Shared>,
+        socket: S,
+        listener: Option<Weak<ListenerShared>>,
+        linger: Duration,
+        span: tracing::Span,
+    ) {
+        let driver = Driver {
+            shared,
+            socket,
+            // Re-armed before its first poll; an instant now keeps construction cheap.
+            timer: runtime.new_timer(Instant::now() + linger),
+            timer_deadline: None,
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            write_buf: Bytes::new(),
+            eof: false,
+            written: 0,
+            listener,
+            linger,
+            linger_until: None,
+            span,
+        };
+        runtime.spawn(Box::pin(driver));
+    }
+}
+
+/// What one pass over the socket and the session achieved.
+enum Step {
+    Progress,
+    Idle,
+    Done,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let span = this.span.clone();
+        let _entered = span.enter();
+        let shared = this.shared.clone();
+        let mut inner = shared.lock();
+        register(&mut inner.driver_waker, cx.waker());
+        let mut reads = 0;
+        loop {
+            match this.step(cx, &mut inner, &mut reads) {
+                Step::Progress if reads >= READS_PER_POLL => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Step::Progress => {}
+                Step::Idle => return Poll::Pending,
+                Step::Done => {
+                    inner.driver_done = true;
+                    inner.wake_all();
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    fn step(&mut self, cx: &mut Context<'_>, inner: &mut Inner, reads: &mut usize) -> Step {
+        let now = Instant::now();
+        let mut progress = false;
+        match self.write(cx, inner, now) {
+            Ok(p) => progress |= p,
+            Err(e) => return self.fail(inner, e.into()),
+        }
+        match self.read(cx, inner, now, reads) {
+            Ok(p) => progress |= p,
+            Err(e) => return self.fail(inner, e.into()),
+        }
+        progress |= self.route_events(inner);
+        if inner.session.is_closed() && self.write_buf.is_empty() {
+            // Best effort: the peer learns the end from our TERM, not from the FIN.
+            return match Pin::new(&mut self.socket).poll_close(cx) {
+                Poll::Pending => Step::Idle,
+                Poll::Ready(_) => Step::Done,
+            };
+        }
+        // A server that has not answered keeps a half-closed prober until the session's own
+        // random deadline, so that a FIN tells a prober nothing either.
+        let silent_server = self.listener.is_some() && self.written == 0;
+        if self.eof && !silent_server {
+            tracing::debug!("transport ended without TERM");
+            return self.fail(inner, Error::TransportClosed);
+        }
+        match self.timers(cx, inner, now) {
+            Some(p) => progress |= p,
+            None => return Step::Done,
+        }
+        if progress { Step::Progress } else { Step::Idle }
+    }
+
+    /// Writes what the session has to send. Returns whether anything was written.
+    fn write(&mut self, cx: &mut Context<'_>, inner: &mut Inner, now: Instant) -> io::Result<bool> {
+        let mut progress = false;
+        loop {
+            if self.write_buf.is_empty() {
+                match inner.session.poll_transmit(now) {
+                    Some(bytes) => self.write_buf = bytes,
+                    None => break,
+                }
+            }
+            match Pin::new(&mut self.socket).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    self.write_buf.advance(n);
+                    self.written += n as u64;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+        }
+        inner.pending_write = self.write_buf.len();
+        if progress {
+            inner.wake_writer();
+        }
+        Ok(progress)
+    }
+
+    /// Reads while the application keeps up. Returns whether anything was read.
+    fn read(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: &mut Inner,
+        now: Instant,
+        reads: &mut usize,
+    ) -> io::Result<bool> {
+        let mut progress = false;
+        while !self.eof && inner.received_bytes < RECEIVE_WINDOW && *reads < READS_PER_POLL {
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf) {
+                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(n)) => {
+                    inner.session.handle_input(now, &self.read_buf[..n]);
+                    self.route_events(inner);
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+            *reads += 1;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn route_events(&mut self, inner: &mut Inner) -> bool {
+        let mut any = false;
+        while let Some(event) = inner.session.poll_event() {
+            any = true;
+            match event {
+                Event::Authenticate { token, client_type } => {
+                    inner.phase = Phase::Authenticating;
+                    tracing::debug!(client_type, "token authenticated");
+                    match self.listener.as_ref().and_then(Weak::upgrade) {
+                        Some(listener) => {
+                            listener.push(Incoming::new(self.shared.clone(), token, client_type))
+                        }
+                        // Nobody can decide any more: close without a word.
+                        None => inner.session.close(),
+                    }
+                }
+                Event::Connected { user_id } => {
+                    inner.phase = Phase::Connected(user_id);
+                    self.span.record("user_id", user_id);
+                    tracing::info!(user_id, "connected");
+                    inner.wake_handshake();
+                }
+                Event::Data(message) if !inner.discard_input => {
+                    inner.received_bytes += message.len();
+                    inner.received.push_back(message);
+                    inner.wake_reader();
+                }
+                Event::Finished => inner.wake_reader(),
+                Event::Closed(reason) => {
+                    match reason {
+                        port_core::CloseReason::KeepaliveTimeout => {
+                            tracing::warn!(%reason, "peer stopped answering keepalives")
+                        }
+                        reason if reason.is_graceful() => tracing::debug!(%reason, "closed"),
+                        reason => tracing::info!(%reason, "closed"),
+                    }
+                    inner.close_reason = Some(reason);
+                    inner.wake_all();
+                }
+                _ => {}
+            }
+        }
+        any
+    }
+
+    /// Fires due timers and arms the runtime timer for the next deadline. `None` when the
+    /// linger after the last handle went away ran out.
+    fn timers(&mut self, cx: &mut Context<'_>, inner: &mut Inner, now: Instant) -> Option<bool> {
+        if inner.discard_input && self.linger_until.is_none() {
+            self.linger_until = Some(now + self.linger);
+        }
+        if self.linger_until.is_some_and(|t| now >= t) {
+            tracing::debug!("no handle left and no clean end in time: dropping the connection");
+            return None;
+        }
+        let deadline = match (inner.session.poll_timeout(), self.linger_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(deadline) = deadline else {
+            return Some(false);
+        };
+        if now >= deadline {
+            inner.session.handle_timeout(now);
+            return Some(true);
+        }
+        if self.timer_deadline != Some(deadline) {
+            self.timer.as_mut().reset(deadline);
+            self.timer_deadline = Some(deadline);
+        }
+        // A fired timer means the deadline is (about to be) due: go round again.
+        Some(self.timer.as_mut().poll_elapsed(cx).is_ready())
+    }
+
+    fn fail(&mut self, inner: &mut Inner, error: Error) -> Step {
+        if inner.close_reason.is_none() && inner.transport_error.is_none() {
+            tracing::info!(%error, "transport failed");
+            inner.transport_error = Some(error);
+        }
+        Step::Done
+    }
+}

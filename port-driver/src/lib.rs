@@ -1,0 +1,30 @@
+//! # port-driver: one runtime-agnostic driver for PORT sessions
+//!
+//! Runs any [`port_core::Session`] (a bare PORT connection or a whole stack of layers) over any
+//! `futures-io` byte stream: one task per connection feeds socket bytes to the session, writes
+//! its output, sleeps until its next deadline (checking `now >= deadline` before arming a
+//! timer) and routes its events to the application's handles. The runtime adapters
+//! (`port-tokio`, `port-async-std`) only supply a [`Runtime`] (timers, spawning), sockets and
+//! their runtime's I/O traits.
+//!
+//! Memory per connection is bounded: the driver stops reading the socket while more than
+//! 256 KiB of received messages wait for the application, and writers wait while more than
+//! 256 KiB are queued for sending.
+#![forbid(unsafe_code)]
+
+mod client;
+mod driver;
+mod error;
+mod listener;
+mod runtime;
+mod shared;
+mod socket;
+mod stream;
+mod util;
+
+pub use client::connect;
+pub use error::Error;
+pub use listener::{Acceptor, Incoming, Listener};
+pub use runtime::{Runtime, Timer};
+pub use socket::SocketOptions;
+pub use stream::{ReadHalf, Stream, WriteHalf};

@@ -1,0 +1,163 @@
+//! State shared between a connection's driver task and the application's handles.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::Bytes;
+use port_core::{CloseReason, Session};
+
+use crate::error::Error;
+
+/// Received bytes held for the application before the driver stops reading the socket.
+pub(crate) const RECEIVE_WINDOW: usize = 256 * 1024;
+/// Bytes accepted from the application (queued or being written) before writers wait.
+pub(crate) const SEND_WINDOW: usize = 256 * 1024;
+
+/// Where the handshake stands, as the application sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Handshaking,
+    /// Server: the token authenticated; waiting for the application's decision.
+    Authenticating,
+    Connected(u32),
+}
+
+pub(crate) struct Inner {
+    pub(crate) session: Box<dyn Session + Send>,
+    pub(crate) phase: Phase,
+    pub(crate) received: VecDeque<Bytes>,
+    pub(crate) received_bytes: usize,
+    /// The reason reported by the session, once it closed.
+    pub(crate) close_reason: Option<CloseReason>,
+    /// A failure of the transport (or an end of it without TERM).
+    pub(crate) transport_error: Option<Error>,
+    /// The driver task ended: nothing will change any more.
+    pub(crate) driver_done: bool,
+    /// Bytes the driver took from the session but has not written to the socket yet.
+    pub(crate) pending_write: usize,
+    /// No handle can read any more: received messages are dropped as they arrive.
+    pub(crate) discard_input: bool,
+    pub(crate) driver_waker: Option<Waker>,
+    pub(crate) reader_waker: Option<Waker>,
+    pub(crate) writer_waker: Option<Waker>,
+    pub(crate) handshake_waker: Option<Waker>,
+}
+
+impl Inner {
+    /// The error to report to a handle once the connection cannot carry data any more.
+    pub(crate) fn terminal_error(&self) -> Option<Error> {
+        if let Some(reason) = self.close_reason {
+            return Some(match reason {
+                CloseReason::Rejected(status) => Error::Rejected(status),
+                reason => Error::Closed(reason),
+            });
+        }
+        if let Some(e) = &self.transport_error {
+            return Some(e.clone());
+        }
+        self.driver_done.then_some(Error::TransportClosed)
+    }
+
+    /// The error for a reader: none while messages or a clean end of stream can still come.
+    pub(crate) fn read_error(&self) -> Option<Error> {
+        match self.close_reason {
+            Some(reason) if reason.is_graceful() => None,
+            _ => self.terminal_error(),
+        }
+    }
+
+    pub(crate) fn unsent(&self) -> usize {
+        self.session.send_buffered() + self.pending_write
+    }
+
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_reader(&mut self) {
+        if let Some(w) = self.reader_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_writer(&mut self) {
+        if let Some(w) = self.writer_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_handshake(&mut self) {
+        if let Some(w) = self.handshake_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        self.wake_reader();
+        self.wake_writer();
+        self.wake_handshake();
+    }
+}
+
+/// Stores `waker` in `slot` unless an equivalent one is already there.
+pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    pub(crate) peer: SocketAddr,
+}
+
+impl Shared {
+    pub(crate) fn new(session: Box<dyn Session + Send>, peer: SocketAddr) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                session,
+                phase: Phase::Handshaking,
+                received: VecDeque::new(),
+                received_bytes: 0,
+                close_reason: None,
+                transport_error: None,
+                driver_done: false,
+                pending_write: 0,
+                discard_input: false,
+                driver_waker: None,
+                reader_waker: None,
+                writer_waker: None,
+                handshake_waker: None,
+            }),
+            peer,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves `Inner` consistent, so a panic elsewhere while it was
+        // held does not make it unusable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Held by every application handle of a connection; when the last one goes, the connection
+/// is closed gracefully in the background (drop never blocks and never hangs the driver).
+pub(crate) struct HandleGuard {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.discard_input = true;
+        inner.received.clear();
+        inner.received_bytes = 0;
+        inner.session.close();
+        inner.wake_driver();
+    }
+}
