@@ -35,6 +35,9 @@ pub(crate) struct Driver<S> {
     written: u64,
     /// Server connections hand authenticated clients to their listener.
     listener: Option<Weak<ListenerShared>>,
+    /// Holds the listener's queue once a client was handed over: dropping the last reference
+    /// here, under the connection's lock, would drop that very `Incoming` and deadlock.
+    listener_ref: Option<Arc<ListenerShared>>,
     /// How long to wait for a clean end once every handle is gone.
     linger: Duration,
     linger_until: Option<Instant>,
@@ -61,6 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             eof: false,
             written: 0,
             listener,
+            listener_ref: None,
             linger,
             linger_until: None,
             span,
@@ -204,7 +208,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     tracing::debug!(client_type, "token authenticated");
                     match self.listener.as_ref().and_then(Weak::upgrade) {
                         Some(listener) => {
-                            listener.push(Incoming::new(self.shared.clone(), token, client_type))
+                            listener.push(Incoming::new(self.shared.clone(), token, client_type));
+                            self.listener_ref = Some(listener);
                         }
                         // Nobody can decide any more: close without a word.
                         None => inner.session.close(),
