@@ -249,3 +249,56 @@ impl WriteHalf {
         Poll::Pending
     }
 }
+
+// The byte-stream view as futures-io traits (async-std, smol, and anything on futures-io).
+
+impl futures_io::AsyncRead for ReadHalf {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        ReadHalf::poll_read(self.get_mut(), cx, buf)
+    }
+}
+
+impl futures_io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().read.poll_read(cx, buf)
+    }
+}
+
+macro_rules! futures_write {
+    ($ty:ty, |$s:ident| $half:expr) => {
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                $half.poll_write(cx, buf)
+            }
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                $half.poll_flush(cx)
+            }
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                $half.poll_shutdown(cx)
+            }
+        }
+    };
+}
+futures_write!(WriteHalf, |s| s);
+futures_write!(Stream, |s| s.write);
