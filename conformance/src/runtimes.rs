@@ -115,6 +115,24 @@ impl Harness for Tokio {
     }
 }
 
+/// A driver type seen through `Deref`, as the tokio adapter's wrappers are: `port-async-std`
+/// hands out the driver's own types, which need no wrapper outside tests.
+#[derive(Debug)]
+pub struct Io<T>(pub T);
+
+impl<T> std::ops::Deref for Io<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Io<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
 /// async-std: `async_std::task`, `port-async-std` on the `AsyncStd` runtime, async-std's
 /// sockets and timers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -124,11 +142,11 @@ impl Harness for AsyncStd {
     const NAME: &'static str = "async-std";
 
     type Listener = port_async_std::Listener;
-    type Incoming = port_async_std::Incoming;
-    type Stream = port_async_std::PortStream;
+    type Incoming = Io<port_async_std::Incoming>;
+    type Stream = Io<port_async_std::PortStream>;
     type ByteStream = port_async_std::PortStream;
-    type ReadHalf = port_async_std::ReadHalf;
-    type WriteHalf = port_async_std::WriteHalf;
+    type ReadHalf = Io<port_async_std::ReadHalf>;
+    type WriteHalf = Io<port_async_std::WriteHalf>;
     type TcpStream = async_std::net::TcpStream;
     type TcpListener = async_std::net::TcpListener;
 
@@ -160,15 +178,15 @@ impl Harness for AsyncStd {
     }
 
     async fn accept(listener: &Self::Listener) -> Result<Self::Incoming, Error> {
-        listener.accept().await
+        listener.accept().await.map(Io)
     }
 
     fn admit(incoming: Self::Incoming, user_id: u32) -> Result<Self::Stream, Error> {
-        incoming.accept(user_id)
+        incoming.0.accept(user_id).map(Io)
     }
 
     fn reject(incoming: Self::Incoming, status: Status) -> Result<(), Error> {
-        incoming.reject(status)
+        incoming.0.reject(status)
     }
 
     async fn connect(addr: SocketAddr, setup: &ClientConfig) -> Result<Self::Stream, Error> {
@@ -179,14 +197,16 @@ impl Harness for AsyncStd {
             SocketOptions::default(),
         )
         .await
+        .map(Io)
     }
 
     fn into_bytes(stream: Self::Stream) -> Self::ByteStream {
-        stream
+        stream.0
     }
 
     fn split(stream: Self::Stream) -> (Self::ReadHalf, Self::WriteHalf) {
-        stream.split()
+        let (r, w) = stream.0.split();
+        (Io(r), Io(w))
     }
 
     async fn tcp_bind() -> io::Result<Self::TcpListener> {
@@ -240,11 +260,11 @@ impl Harness for Smol {
     const NAME: &'static str = "smol";
 
     type Listener = port_async_std::Listener;
-    type Incoming = port_async_std::Incoming;
-    type Stream = port_async_std::PortStream;
+    type Incoming = Io<port_async_std::Incoming>;
+    type Stream = Io<port_async_std::PortStream>;
     type ByteStream = port_async_std::PortStream;
-    type ReadHalf = port_async_std::ReadHalf;
-    type WriteHalf = port_async_std::WriteHalf;
+    type ReadHalf = Io<port_async_std::ReadHalf>;
+    type WriteHalf = Io<port_async_std::WriteHalf>;
     type TcpStream = smol::net::TcpStream;
     type TcpListener = smol::net::TcpListener;
 
@@ -277,28 +297,30 @@ impl Harness for Smol {
     }
 
     async fn accept(listener: &Self::Listener) -> Result<Self::Incoming, Error> {
-        listener.accept().await
+        listener.accept().await.map(Io)
     }
 
     fn admit(incoming: Self::Incoming, user_id: u32) -> Result<Self::Stream, Error> {
-        incoming.accept(user_id)
+        incoming.0.accept(user_id).map(Io)
     }
 
     fn reject(incoming: Self::Incoming, status: Status) -> Result<(), Error> {
-        incoming.reject(status)
+        incoming.0.reject(status)
     }
 
     async fn connect(addr: SocketAddr, setup: &ClientConfig) -> Result<Self::Stream, Error> {
         port_async_std::connect_on(port_async_std::Smol, addr, setup, SocketOptions::default())
             .await
+            .map(Io)
     }
 
     fn into_bytes(stream: Self::Stream) -> Self::ByteStream {
-        stream
+        stream.0
     }
 
     fn split(stream: Self::Stream) -> (Self::ReadHalf, Self::WriteHalf) {
-        stream.split()
+        let (r, w) = stream.0.split();
+        (Io(r), Io(w))
     }
 
     async fn tcp_bind() -> io::Result<Self::TcpListener> {

@@ -8,19 +8,23 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::ops::{Deref, DerefMut};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::{Async, Timer as IoTimer};
-use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{ClientConfig, ServerConfig, Status};
+// async-net's stream (smol's `net`): runs on any executor, and its `poll_close` sends our FIN,
+// which a bare `Async<TcpStream>` does not.
+use port_core::{ClientConfig, ServerConfig};
 use port_driver::{Acceptor, Runtime, SocketOptions, Timer};
+use smol::net::TcpStream;
 
-pub use port_driver::Error;
+/// A PORT connection: the driver's stream, which is a futures-io `AsyncRead`/`AsyncWrite`
+/// byte stream as well as a message API.
+pub type PortStream = port_driver::Stream;
+pub use port_driver::{Error, Incoming, ReadHalf, WriteHalf};
 
 /// Spawns on async-std's executor.
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,24 +88,16 @@ pub async fn connect_on(
         // Name resolution may block: keep it off the executor.
         let addrs: Vec<SocketAddr> =
             smol::unblock(move || addr.to_socket_addrs().map(Iterator::collect)).await?;
-        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-        for addr in addrs {
-            match Async::<TcpStream>::connect(addr).await {
-                Ok(tcp) => return Ok(tcp),
-                Err(e) => last = e,
-            }
-        }
-        Err(Error::from(last))
+        Ok::<_, Error>(TcpStream::connect(&addrs[..]).await?)
     };
     let timeout = async {
         IoTimer::after(limit).await;
         Err(Error::ConnectTimeout)
     };
     let tcp = futures_lite::future::or(connect, timeout).await?;
-    options.apply(tcp.get_ref())?;
-    let peer = tcp.get_ref().peer_addr()?;
-    let stream = port_driver::connect(&runtime, tcp, peer, setup).await?;
-    Ok(PortStream(stream))
+    options.apply(&tcp)?;
+    let peer = tcp.peer_addr()?;
+    port_driver::connect(&runtime, tcp, peer, setup).await
 }
 
 struct IoAcceptor {
@@ -110,13 +106,13 @@ struct IoAcceptor {
 }
 
 impl Acceptor for IoAcceptor {
-    type Socket = Async<TcpStream>;
+    type Socket = TcpStream;
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Socket, SocketAddr)>> {
         loop {
             match self.listener.get_ref().accept() {
                 Ok((tcp, peer)) => {
                     self.options.apply(&tcp)?;
-                    return Poll::Ready(Ok((Async::new(tcp)?, peer)));
+                    return Poll::Ready(Ok((Async::new(tcp)?.into(), peer)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.listener.poll_readable(cx))?;
@@ -157,7 +153,7 @@ impl Listener {
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].
     pub async fn accept(&self) -> Result<Incoming, Error> {
-        self.0.accept().await.map(Incoming)
+        self.0.accept().await
     }
 
     /// The local address.
@@ -171,108 +167,3 @@ fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))
 }
-
-/// A client waiting for the application's decision.
-#[derive(Debug)]
-pub struct Incoming(port_driver::Incoming);
-
-impl Incoming {
-    /// Accepts the client with `user_id`.
-    pub fn accept(self, user_id: u32) -> Result<PortStream, Error> {
-        self.0.accept(user_id).map(PortStream)
-    }
-
-    /// Rejects the client with `status`.
-    pub fn reject(self, status: Status) -> Result<(), Error> {
-        self.0.reject(status)
-    }
-}
-
-impl Deref for Incoming {
-    type Target = port_driver::Incoming;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-/// A PORT connection with futures-io's `AsyncRead`/`AsyncWrite` (byte stream) and, through
-/// `Deref`, the message API of [`port_driver::Stream`].
-pub struct PortStream(port_driver::Stream);
-
-/// The receiving half of a split [`PortStream`].
-pub struct ReadHalf(port_driver::ReadHalf);
-
-/// The sending half of a split [`PortStream`].
-pub struct WriteHalf(port_driver::WriteHalf);
-
-impl PortStream {
-    /// Splits into halves usable from different tasks.
-    pub fn split(self) -> (ReadHalf, WriteHalf) {
-        let (r, w) = self.0.split();
-        (ReadHalf(r), WriteHalf(w))
-    }
-}
-
-macro_rules! deref_to {
-    ($outer:ty => $inner:ty) => {
-        impl Deref for $outer {
-            type Target = $inner;
-            fn deref(&self) -> &$inner {
-                &self.0
-            }
-        }
-        impl DerefMut for $outer {
-            fn deref_mut(&mut self) -> &mut $inner {
-                &mut self.0
-            }
-        }
-    };
-}
-deref_to!(PortStream => port_driver::Stream);
-deref_to!(ReadHalf => port_driver::ReadHalf);
-deref_to!(WriteHalf => port_driver::WriteHalf);
-
-impl AsyncRead for PortStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().0.read_half().poll_read(cx, buf)
-    }
-}
-
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().0.poll_read(cx, buf)
-    }
-}
-
-macro_rules! async_write {
-    ($ty:ty, |$s:ident| $half:expr) => {
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                let $s = self.get_mut();
-                $half.poll_write(cx, buf)
-            }
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $s = self.get_mut();
-                $half.poll_flush(cx)
-            }
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $s = self.get_mut();
-                $half.poll_shutdown(cx)
-            }
-        }
-    };
-}
-async_write!(PortStream, |s| s.0.write_half());
-async_write!(WriteHalf, |s| s.0);

@@ -18,7 +18,9 @@ use crate::util::{fresh_seed, span, unix_now};
 
 /// Runs a PORT client over `socket` (already connected to `peer`) and returns the stream once
 /// the handshake succeeded. A rejection is [`Error::Rejected`] with the server's status; no
-/// answer within the handshake timeout is `Error::Closed(CloseReason::HandshakeTimeout)`.
+/// answer within the handshake timeout is `Error::Closed(CloseReason::HandshakeTimeout)`; a
+/// server that closes the TCP connection without answering (one that refused the INIT, for
+/// instance a wrong key, closes it at its random drain deadline) is [`Error::TransportClosed`].
 pub async fn connect<S>(
     runtime: &dyn Runtime,
     socket: S,

@@ -21,6 +21,8 @@ use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
 const READ_CHUNK: usize = 64 * 1024;
 /// Socket reads per poll before the task yields, so one busy connection cannot starve others.
 const READS_PER_POLL: usize = 16;
+/// How long a closed connection waits for the peer's FIN after sending its own.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// The future that runs one connection until it is over. Spawned on the runtime.
 pub(crate) struct Driver<S> {
@@ -31,6 +33,10 @@ pub(crate) struct Driver<S> {
     read_buf: Box<[u8]>,
     write_buf: Bytes,
     eof: bool,
+    /// Our FIN was sent (the session is over).
+    write_shut: bool,
+    /// Until when a closed connection drains the peer's last bytes.
+    close_until: Option<Instant>,
     /// Bytes written to the socket so far.
     written: u64,
     /// Server connections hand authenticated clients to their listener.
@@ -62,6 +68,8 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             write_buf: Bytes::new(),
             eof: false,
+            write_shut: false,
+            close_until: None,
             written: 0,
             listener,
             listener_ref: None,
@@ -123,11 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         progress |= self.route_events(inner);
         if inner.session.is_closed() && self.write_buf.is_empty() {
-            // Best effort: the peer learns the end from our TERM, not from the FIN.
-            return match Pin::new(&mut self.socket).poll_close(cx) {
-                Poll::Pending => Step::Idle,
-                Poll::Ready(_) => Step::Done,
-            };
+            return self.close_transport(cx, now, reads);
         }
         // A server that has not answered keeps a half-closed prober until the session's own
         // random deadline, so that a FIN tells a prober nothing either.
@@ -271,6 +275,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         // A fired timer means the deadline is (about to be) due: go round again.
         Some(self.timer.as_mut().poll_elapsed(cx).is_ready())
+    }
+
+    /// Ends the TCP connection without a reset: our FIN, then whatever the peer still sends
+    /// is read and dropped until its FIN (or [`CLOSE_LINGER`]). Closing a socket with unread
+    /// bytes would send a RST, and a RST can destroy data the peer has not read yet, our
+    /// final frames included.
+    fn close_transport(&mut self, cx: &mut Context<'_>, now: Instant, reads: &mut usize) -> Step {
+        if !self.write_shut {
+            match Pin::new(&mut self.socket).poll_close(cx) {
+                Poll::Pending => return Step::Idle,
+                Poll::Ready(_) => self.write_shut = true,
+            }
+        }
+        let deadline = *self.close_until.get_or_insert(now + CLOSE_LINGER);
+        if self.eof || now >= deadline {
+            return Step::Done;
+        }
+        while *reads < READS_PER_POLL {
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Step::Done,
+                Poll::Ready(Ok(_)) => *reads += 1,
+                Poll::Pending => break,
+            }
+        }
+        if self.timer_deadline != Some(deadline) {
+            self.timer.as_mut().reset(deadline);
+            self.timer_deadline = Some(deadline);
+        }
+        match self.timer.as_mut().poll_elapsed(cx) {
+            Poll::Ready(()) => Step::Done,
+            Poll::Pending if *reads >= READS_PER_POLL => Step::Progress,
+            Poll::Pending => Step::Idle,
+        }
     }
 
     fn fail(&mut self, inner: &mut Inner, error: Error) -> Step {

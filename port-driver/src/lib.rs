@@ -10,6 +10,17 @@
 //! Memory per connection is bounded: the driver stops reading the socket while more than
 //! 256 KiB of received messages wait for the application, and writers wait while more than
 //! 256 KiB are queued for sending.
+//!
+//! PORT/1 has no flow control of its own, so keepalives travel behind data: an application
+//! that stops reading for longer than the keepalive detection bound
+//! ([`Config::max_keepalive_detection`](port_core::Config::max_keepalive_detection), 224 s
+//! with the defaults) stalls the PONGs in the socket too, and the connection ends with
+//! `KeepaliveTimeout` even though both peers are alive. Read promptly, or size the keepalive
+//! settings for the longest pause the application makes.
+//!
+//! A connection that ended sends its FIN and then reads (and drops) what the peer still sends
+//! until the peer's FIN, for at most 5 s, so that closing never resets the TCP connection
+//! while the peer still has our last frames to read.
 #![forbid(unsafe_code)]
 
 mod client;
