@@ -259,9 +259,10 @@ impl Connection {
         matches!(self.state, State::Open)
     }
 
-    /// True once everything this side will ever send was handed out by `poll_transmit`: our
-    /// TERM (or the final bytes of a failed or refused connection) included.
-    pub fn is_send_finished(&self) -> bool {
+    /// True once this side's direction ended and its TERM (or the final bytes of a failed or
+    /// refused connection) was handed out by `poll_transmit`. Keepalive frames may still
+    /// follow a TERM; only [`is_closed`](Self::is_closed) means nothing at all will.
+    pub fn is_send_closed(&self) -> bool {
         self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
     }
 
@@ -385,6 +386,20 @@ impl Connection {
     }
 
     // ----- I/O -----------------------------------------------------------------------------
+
+    /// The byte stream from the peer ended (TCP FIN or reset) at `now`. An established
+    /// connection (or a client in its handshake) closes with
+    /// [`CloseReason::TransportClosed`] unless the peer's TERM came first. A server that has
+    /// not authenticated its client ignores it and keeps its drain deadline, so that a FIN
+    /// tells a prober nothing.
+    pub fn handle_transport_end(&mut self, now: Instant) {
+        self.last_now = now;
+        match self.state {
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {}
+            State::Closed => {}
+            _ => self.fail(CloseReason::TransportClosed),
+        }
+    }
 
     /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
     /// bytes, the outcome shows in events and in `poll_transmit`.

@@ -189,6 +189,8 @@ pub enum CloseReason {
     Refused(InitRefusal),
     /// The peer (or the path) violated the protocol after authentication.
     Protocol(ProtocolError),
+    /// The transport under the connection ended without the peer's TERM.
+    TransportClosed,
 }
 
 impl CloseReason {
@@ -208,6 +210,7 @@ impl fmt::Display for CloseReason {
             CloseReason::KeepaliveTimeout => f.write_str("peer stopped answering keepalives"),
             CloseReason::Refused(r) => write!(f, "refused: {r}"),
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            CloseReason::TransportClosed => f.write_str("the transport ended without TERM"),
         }
     }
 }

@@ -35,7 +35,13 @@ pub trait Session {
     fn reject(&mut self, status: Status) -> Result<(), Error>;
     /// True when the session is over and everything it produced was handed out.
     fn is_closed(&self) -> bool;
-    /// True once everything this side will ever send was handed out (its TERM included).
+    /// The transport's byte stream from the peer ended.
+    fn handle_transport_end(&mut self, now: Instant);
+    /// True once this side's direction ended and everything before its end was handed out
+    /// (what a byte-stream `shutdown` waits for).
+    fn is_send_closed(&self) -> bool;
+    /// True once nothing at all will be handed out any more: the transport's write side can
+    /// be shut (TCP FIN).
     fn is_send_finished(&self) -> bool;
     /// True once the peer ended its direction: no more messages will arrive.
     fn is_peer_finished(&self) -> bool;
@@ -76,8 +82,15 @@ impl Session for crate::Connection {
     fn is_closed(&self) -> bool {
         crate::Connection::is_closed(self)
     }
+    fn handle_transport_end(&mut self, now: Instant) {
+        crate::Connection::handle_transport_end(self, now)
+    }
+    fn is_send_closed(&self) -> bool {
+        crate::Connection::is_send_closed(self)
+    }
     fn is_send_finished(&self) -> bool {
-        crate::Connection::is_send_finished(self)
+        // Keepalive frames may follow a TERM: only a closed connection is done sending.
+        crate::Connection::is_closed(self)
     }
     fn is_peer_finished(&self) -> bool {
         crate::Connection::is_peer_finished(self)

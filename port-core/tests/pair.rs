@@ -165,3 +165,31 @@ fn half_close_lets_the_other_direction_go_on() {
     assert_eq!(p.server_closed(), Some(CloseReason::Peer));
     assert!(p.client.is_closed() && p.server.is_closed());
 }
+
+#[test]
+fn transport_end_closes_established_but_not_unauthenticated_connections() {
+    let mut p = Pair::new(fast_config(), 9);
+    p.handshake();
+    p.server.handle_transport_end(p.now);
+    assert_eq!(p.server.close_reason(), Some(CloseReason::TransportClosed));
+    assert!(p.server.is_closed());
+
+    // A server still waiting for an INIT keeps its random drain deadline: a FIN from a prober
+    // changes nothing.
+    let mut q = Pair::new(fast_config(), 10);
+    let deadline = q.server.poll_timeout();
+    q.server.handle_input(q.now, b"garbage");
+    q.server.handle_transport_end(q.now);
+    assert_eq!(q.server.close_reason(), None);
+    assert_eq!(q.server.poll_timeout(), deadline);
+
+    // Even after the peer's TERM, a transport that ends before both directions did means our
+    // own direction can no longer be delivered.
+    let mut r = Pair::new(fast_config(), 11);
+    r.close_on_finish = false;
+    r.handshake();
+    r.client.close();
+    assert!(r.run_until(|r| r.server.is_peer_finished()));
+    r.server.handle_transport_end(r.now);
+    assert_eq!(r.server.close_reason(), Some(CloseReason::TransportClosed));
+}

@@ -37,8 +37,6 @@ pub(crate) struct Driver<S> {
     write_shut: bool,
     /// Until when a closed connection drains the peer's last bytes.
     close_until: Option<Instant>,
-    /// Bytes written to the socket so far.
-    written: u64,
     /// Server connections hand authenticated clients to their listener.
     listener: Option<Weak<ListenerShared>>,
     /// Holds the listener's queue once a client was handed over: dropping the last reference
@@ -70,7 +68,6 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             eof: false,
             write_shut: false,
             close_until: None,
-            written: 0,
             listener,
             listener_ref: None,
             linger,
@@ -130,15 +127,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Err(e) => return self.fail(inner, e.into()),
         }
         progress |= self.route_events(inner);
-        if inner.session.is_closed() && self.write_buf.is_empty() {
-            return self.close_transport(cx, now, reads);
+        if !self.write_shut && self.write_buf.is_empty() && inner.session.is_send_finished() {
+            match Pin::new(&mut self.socket).poll_close(cx) {
+                Poll::Pending => return Step::Idle,
+                Poll::Ready(_) => self.write_shut = true,
+            }
         }
-        // A server that has not answered keeps a half-closed prober until the session's own
-        // random deadline, so that a FIN tells a prober nothing either.
-        let silent_server = self.listener.is_some() && self.written == 0;
-        if self.eof && !silent_server {
-            tracing::debug!("transport ended without TERM");
-            return self.fail(inner, Error::TransportClosed);
+        if inner.session.is_closed() && self.write_shut {
+            return self.drain_to_fin(cx, now, reads);
         }
         match self.timers(cx, inner, now) {
             Some(p) => progress |= p,
@@ -161,7 +157,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => {
                     self.write_buf.advance(n);
-                    self.written += n as u64;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -187,7 +182,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let mut progress = false;
         while !self.eof && inner.received_bytes < RECEIVE_WINDOW && *reads < READS_PER_POLL {
             match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf) {
-                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    inner.session.handle_transport_end(now);
+                    self.route_events(inner);
+                }
                 Poll::Ready(Ok(n)) => {
                     inner.session.handle_input(now, &self.read_buf[..n]);
                     self.route_events(inner);
@@ -277,17 +276,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Some(self.timer.as_mut().poll_elapsed(cx).is_ready())
     }
 
-    /// Ends the TCP connection without a reset: our FIN, then whatever the peer still sends
-    /// is read and dropped until its FIN (or [`CLOSE_LINGER`]). Closing a socket with unread
-    /// bytes would send a RST, and a RST can destroy data the peer has not read yet, our
-    /// final frames included.
-    fn close_transport(&mut self, cx: &mut Context<'_>, now: Instant, reads: &mut usize) -> Step {
-        if !self.write_shut {
-            match Pin::new(&mut self.socket).poll_close(cx) {
-                Poll::Pending => return Step::Idle,
-                Poll::Ready(_) => self.write_shut = true,
-            }
-        }
+    /// After our FIN, reads and drops whatever the peer still sends until its FIN (or
+    /// [`CLOSE_LINGER`]). Closing a socket with unread bytes would send a RST, and a RST can
+    /// destroy data the peer has not read yet, our final frames included.
+    fn drain_to_fin(&mut self, cx: &mut Context<'_>, now: Instant, reads: &mut usize) -> Step {
         let deadline = *self.close_until.get_or_insert(now + CLOSE_LINGER);
         if self.eof || now >= deadline {
             return Step::Done;

@@ -51,6 +51,7 @@ impl Inner {
         if let Some(reason) = self.close_reason {
             return Some(match reason {
                 CloseReason::Rejected(status) => Error::Rejected(status),
+                CloseReason::TransportClosed => Error::TransportClosed,
                 reason => Error::Closed(reason),
             });
         }

@@ -239,7 +239,7 @@ impl WriteHalf {
         let mut inner = self.shared.lock();
         inner.session.close();
         inner.wake_driver();
-        if inner.session.is_send_finished() && inner.pending_write == 0 {
+        if inner.session.is_send_closed() && inner.pending_write == 0 {
             return Poll::Ready(Ok(()));
         }
         if let Some(e) = inner.read_error() {
