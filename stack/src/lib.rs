@@ -1,4 +1,24 @@
-//! Placeholder: this crate is filled in by a later milestone; it currently re-exports the core.
+//! # stack: composable protocol layers, selectable by name or by address
+//!
+//! A protocol knows the layer above, a transport knows the layer below, and a stack is built
+//! bottom to top. Each [`Layer`] is sans-IO, like a PORT [`Connection`](port_core::Connection):
+//! inputs from below (`link_up`, `input`, `link_finished`, `link_down`) and from above
+//! (`send`, `close`), outputs pulled toward both sides, and deadlines. A layer reports
+//! `Connected` only when its own handshake completed, so the application hears "connected"
+//! only when every layer below is ready; a layer going down always reaches the top with a
+//! reason.
+//!
+//! A [`Stack`] is itself a `Layer` (stacks nest) and a [`Session`](port_core::Session), so the
+//! runtime adapters' one driver runs a whole stack exactly as it runs a bare connection.
+//!
+//! Built-in layers: [`Passthrough`](layers::Passthrough) (does nothing: for teaching and
+//! testing the plumbing), [`PortLayer`](layers::PortLayer) (client and server), and
+//! [`Frame`](layers::Frame) (length-prefixed messages over a byte stream).
 #![forbid(unsafe_code)]
 
-pub use port_core;
+mod layer;
+pub mod layers;
+mod stack;
+
+pub use layer::{Layer, LayerContext};
+pub use stack::Stack;
