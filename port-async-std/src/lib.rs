@@ -12,13 +12,13 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer as IoTimer};
 // async-net's stream (smol's `net`): runs on any executor, and its `poll_close` sends our FIN,
 // which a bare `Async<TcpStream>` does not.
-use port_core::{ClientConfig, ServerConfig};
-use port_driver::{Acceptor, Runtime, SocketOptions, Timer};
+use port_core::{ClientConfig, ServerConfig, Session};
+use port_driver::{Acceptor, Runtime, SessionFactory, SocketOptions, Timer};
 use smol::net::TcpStream;
 
 /// A PORT connection: the driver's stream, which is a futures-io `AsyncRead`/`AsyncWrite`
@@ -84,6 +84,28 @@ pub async fn connect_on(
     options: SocketOptions,
 ) -> Result<PortStream, Error> {
     let limit = setup.config().handshake_timeout();
+    let (tcp, peer) = tcp_connect(addr, limit, options).await?;
+    port_driver::connect(&runtime, tcp, peer, setup).await
+}
+
+/// Connects and runs the client session `session` builds (a stack of layers, say), spawning
+/// on `runtime`; `limit` bounds the TCP connect and the linger after the last handle.
+pub async fn connect_session_on(
+    runtime: impl Runtime,
+    addr: impl ToSocketAddrs + Send + 'static,
+    session: impl FnOnce() -> Box<dyn Session + Send>,
+    limit: Duration,
+    options: SocketOptions,
+) -> Result<PortStream, Error> {
+    let (tcp, peer) = tcp_connect(addr, limit, options).await?;
+    port_driver::connect_session(&runtime, tcp, peer, session(), limit).await
+}
+
+async fn tcp_connect(
+    addr: impl ToSocketAddrs + Send + 'static,
+    limit: Duration,
+    options: SocketOptions,
+) -> Result<(TcpStream, SocketAddr), Error> {
     let connect = async {
         // Name resolution may block: keep it off the executor.
         let addrs: Vec<SocketAddr> =
@@ -97,7 +119,7 @@ pub async fn connect_on(
     let tcp = futures_lite::future::or(connect, timeout).await?;
     options.apply(&tcp)?;
     let peer = tcp.peer_addr()?;
-    port_driver::connect(&runtime, tcp, peer, setup).await
+    Ok((tcp, peer))
 }
 
 struct IoAcceptor {
@@ -149,6 +171,22 @@ impl Listener {
             Arc::new(runtime),
             server,
         )))
+    }
+
+    /// Binds a TCP listener running the server sessions `factory` builds (a stack, say),
+    /// spawning on `runtime`; `linger` bounds the wait for a clean end after the last handle.
+    pub fn bind_sessions_on(
+        runtime: impl Runtime,
+        addr: impl ToSocketAddrs,
+        factory: SessionFactory,
+        linger: Duration,
+        options: SocketOptions,
+    ) -> io::Result<Listener> {
+        let listener = Async::<TcpListener>::bind(first_addr(addr)?)?;
+        let acceptor = IoAcceptor { listener, options };
+        let runtime = Arc::new(runtime);
+        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger);
+        Ok(Listener(inner))
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].

@@ -4,10 +4,10 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{ClientConfig, Connection, Side};
+use port_core::{ClientConfig, Connection, Session, Side};
 
 use crate::driver::Driver;
 use crate::error::Error;
@@ -31,7 +31,24 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let session = Connection::client(setup, Instant::now(), unix_now(), fresh_seed()?);
-    let shared = Shared::new(Box::new(session), peer);
+    let linger = setup.config().handshake_timeout();
+    connect_session(runtime, socket, peer, Box::new(session), linger).await
+}
+
+/// Runs any client [`Session`] (a bare PORT connection, a stack of layers) over `socket` and
+/// returns the stream once it reported `Connected`. `linger` bounds how long a connection
+/// whose handles were all dropped waits for a clean end.
+pub async fn connect_session<S>(
+    runtime: &dyn Runtime,
+    socket: S,
+    peer: SocketAddr,
+    session: Box<dyn Session + Send>,
+    linger: Duration,
+) -> Result<Stream, Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let shared = Shared::new(session, peer);
     // The guard closes the connection if this future is dropped or fails.
     let guard = Arc::new(HandleGuard {
         shared: shared.clone(),
@@ -41,7 +58,7 @@ where
         shared.clone(),
         socket,
         None,
-        setup.config().handshake_timeout(),
+        linger,
         span(Side::Client, peer),
     );
     poll_fn(|cx| {

@@ -211,7 +211,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     tracing::debug!(client_type, "token authenticated");
                     match self.listener.as_ref().and_then(Weak::upgrade) {
                         Some(listener) => {
-                            listener.push(Incoming::new(self.shared.clone(), token, client_type));
+                            let incoming =
+                                Incoming::new(self.shared.clone(), token, client_type, true);
+                            listener.push(incoming);
                             self.listener_ref = Some(listener);
                         }
                         // Nobody can decide any more: close without a word.
@@ -219,6 +221,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     }
                 }
                 Event::Connected { user_id } => {
+                    // A server session that needed no decision reaches the application now.
+                    if inner.phase == Phase::Handshaking
+                        && let Some(listener) = self.listener.as_ref().and_then(Weak::upgrade)
+                    {
+                        listener.push(Incoming::new(self.shared.clone(), Bytes::new(), 0, false));
+                        self.listener_ref = Some(listener);
+                    }
                     inner.phase = Phase::Connected(user_id);
                     self.span.record("user_id", user_id);
                     tracing::info!(user_id, "connected");

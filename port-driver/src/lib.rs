@@ -33,9 +33,9 @@ mod socket;
 mod stream;
 mod util;
 
-pub use client::connect;
+pub use client::{connect, connect_session};
 pub use error::Error;
-pub use listener::{Acceptor, Incoming, Listener};
+pub use listener::{Acceptor, Incoming, Listener, SessionFactory};
 pub use runtime::{Runtime, Timer};
 pub use socket::SocketOptions;
 pub use stream::{ReadHalf, Stream, WriteHalf};

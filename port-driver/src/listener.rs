@@ -8,11 +8,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{Connection, ServerConfig, Side, Status};
+use port_core::{Connection, ServerConfig, Session, Side, Status};
 
 use crate::driver::Driver;
 use crate::error::Error;
@@ -53,21 +53,44 @@ impl ListenerShared {
     }
 }
 
-/// Accepts PORT connections on an [`Acceptor`].
+/// Builds the server session for a connection accepted from a peer.
+pub type SessionFactory =
+    Arc<dyn Fn(SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
+
+/// Accepts PORT connections (or connections of any server [`Session`]) on an [`Acceptor`].
 pub struct Listener<A> {
     acceptor: A,
     runtime: Arc<dyn Runtime>,
-    server: ServerConfig,
+    factory: SessionFactory,
+    linger: Duration,
     ready: Arc<ListenerShared>,
 }
 
 impl<A: Acceptor> Listener<A> {
-    /// A listener serving `server` on `acceptor`, spawning its tasks on `runtime`.
+    /// A listener serving PORT with `server` on `acceptor`, spawning its tasks on `runtime`.
     pub fn new(acceptor: A, runtime: Arc<dyn Runtime>, server: ServerConfig) -> Self {
+        let linger = server.config().handshake_timeout();
+        let factory: SessionFactory = Arc::new(move |_peer| {
+            let session = Connection::server(&server, Instant::now(), unix_now(), fresh_seed()?);
+            Ok(Box::new(session) as Box<dyn Session + Send>)
+        });
+        Self::with_factory(acceptor, runtime, factory, linger)
+    }
+
+    /// A listener running the sessions `factory` builds. A session that reports
+    /// `Authenticate` is handed out as an [`Incoming`] for a decision; one that reports
+    /// `Connected` without asking (a stack without PORT, say) is handed out already accepted.
+    pub fn with_factory(
+        acceptor: A,
+        runtime: Arc<dyn Runtime>,
+        factory: SessionFactory,
+        linger: Duration,
+    ) -> Self {
         Listener {
             acceptor,
             runtime,
-            server,
+            factory,
+            linger,
             ready: Arc::default(),
         }
     }
@@ -98,14 +121,14 @@ impl<A: Acceptor> Listener<A> {
     }
 
     fn start(&self, socket: A::Socket, peer: SocketAddr) -> Result<(), Error> {
-        let session = Connection::server(&self.server, Instant::now(), unix_now(), fresh_seed()?);
-        let shared = Shared::new(Box::new(session), peer);
+        let session = (self.factory)(peer)?;
+        let shared = Shared::new(session, peer);
         Driver::spawn(
             &*self.runtime,
             shared,
             socket,
             Some(Arc::downgrade(&self.ready)),
-            self.server.config().handshake_timeout(),
+            self.linger,
             span(Side::Server, peer),
         );
         Ok(())
@@ -115,24 +138,22 @@ impl<A: Acceptor> Listener<A> {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.acceptor.local_addr()
     }
-
-    /// The server setup (key, configuration, replay filter).
-    pub fn server_config(&self) -> &ServerConfig {
-        &self.server
-    }
 }
 
 /// A client whose token authenticated, waiting for the application's decision (within the
-/// configured handshake timeout). Dropping it closes the connection without a reply.
+/// configured handshake timeout), or a connection of a session that needed no decision.
+/// Dropping it closes the connection without a reply.
 pub struct Incoming {
     shared: Arc<Shared>,
     guard: Arc<HandleGuard>,
     token: Bytes,
     client_type: u8,
+    /// `Authenticate` came: `accept`/`reject` go to the session.
+    pending: bool,
 }
 
 impl Incoming {
-    pub(crate) fn new(shared: Arc<Shared>, token: Bytes, client_type: u8) -> Incoming {
+    pub(crate) fn new(shared: Arc<Shared>, token: Bytes, client_type: u8, pending: bool) -> Self {
         let guard = Arc::new(HandleGuard {
             shared: shared.clone(),
         });
@@ -141,10 +162,17 @@ impl Incoming {
             guard,
             token,
             client_type,
+            pending,
         }
     }
 
-    /// The client's token.
+    /// True if the session asks for a decision (a PORT token); false if it is connected
+    /// already and `accept` just hands out the stream.
+    pub fn needs_decision(&self) -> bool {
+        self.pending
+    }
+
+    /// The client's token (empty when no decision is needed).
     pub fn token(&self) -> &Bytes {
         &self.token
     }
@@ -159,9 +187,9 @@ impl Incoming {
         self.shared.peer
     }
 
-    /// Accepts the client with `user_id`.
+    /// Accepts the client with `user_id` (ignored when no decision is needed).
     pub fn accept(self, user_id: u32) -> Result<Stream, Error> {
-        {
+        if self.pending {
             let mut inner = self.shared.lock();
             if let Err(e) = inner.session.accept(user_id) {
                 return Err(inner.terminal_error().unwrap_or(Error::Session(e)));

@@ -34,10 +34,10 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use port_core::{ClientConfig, ServerConfig, Status};
-use port_driver::{Acceptor, Runtime, SocketOptions, Timer};
+use port_core::{ClientConfig, ServerConfig, Session, Status};
+use port_driver::{Acceptor, Runtime, SessionFactory, SocketOptions, Timer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -83,13 +83,36 @@ pub async fn connect_with(
     options: SocketOptions,
 ) -> Result<PortStream, Error> {
     let limit = setup.config().handshake_timeout();
+    let (tcp, peer) = tcp_connect(addr, limit, options).await?;
+    Ok(PortStream(
+        port_driver::connect(&Tokio, tcp, peer, setup).await?,
+    ))
+}
+
+/// Connects and runs the client session `session` builds (a stack of layers, say) over the
+/// TCP connection; `limit` bounds the TCP connect and the linger after the last handle.
+pub async fn connect_session(
+    addr: impl ToSocketAddrs,
+    session: impl FnOnce() -> Box<dyn Session + Send>,
+    limit: Duration,
+    options: SocketOptions,
+) -> Result<PortStream, Error> {
+    let (tcp, peer) = tcp_connect(addr, limit, options).await?;
+    let stream = port_driver::connect_session(&Tokio, tcp, peer, session(), limit).await?;
+    Ok(PortStream(stream))
+}
+
+async fn tcp_connect(
+    addr: impl ToSocketAddrs,
+    limit: Duration,
+    options: SocketOptions,
+) -> Result<(Compat<TcpStream>, std::net::SocketAddr), Error> {
     let tcp = tokio::time::timeout(limit, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::ConnectTimeout)??;
     options.apply(&tcp)?;
     let peer = tcp.peer_addr()?;
-    let stream = port_driver::connect(&Tokio, tcp.compat(), peer, setup).await?;
-    Ok(PortStream(stream))
+    Ok((tcp.compat(), peer))
 }
 
 struct TokioAcceptor {
@@ -134,6 +157,21 @@ impl Listener {
             Arc::new(Tokio),
             server,
         )))
+    }
+
+    /// Binds a TCP listener running the server sessions `factory` builds (a stack, say);
+    /// `linger` bounds the wait for a clean end after the last handle of a connection.
+    pub async fn bind_sessions(
+        addr: impl ToSocketAddrs,
+        factory: SessionFactory,
+        linger: Duration,
+        options: SocketOptions,
+    ) -> io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
+        let acceptor = TokioAcceptor { listener, options };
+        let runtime = Arc::new(Tokio);
+        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger);
+        Ok(Listener(inner))
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].

@@ -196,7 +196,8 @@ impl Layer for Stack {
     }
     fn is_send_closed(&self) -> bool {
         let top = self.top();
-        self.layers[top].is_send_closed() && self.layers[..top].iter().all(|l| l.send_buffered() == 0)
+        self.layers[top].is_send_closed()
+            && self.layers[..top].iter().all(|l| l.send_buffered() == 0)
     }
     fn is_send_finished(&self) -> bool {
         self.layers[0].is_send_finished()

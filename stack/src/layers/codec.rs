@@ -68,7 +68,11 @@ impl<C: Codec> CodecLayer<C> {
     /// Both directions over: a clean end, named after whichever ended first.
     fn maybe_finish(&mut self) {
         if self.close_requested && self.down.is_empty() && self.peer_finished {
-            let reason = if self.ours_first { CloseReason::Local } else { CloseReason::Peer };
+            let reason = if self.ours_first {
+                CloseReason::Local
+            } else {
+                CloseReason::Peer
+            };
             self.end(reason);
         }
     }

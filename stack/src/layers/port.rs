@@ -4,9 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use port_core::{
-    ClientConfig, CloseReason, Connection, Error, Event, Seed, ServerConfig, Status,
-};
+use port_core::{ClientConfig, CloseReason, Connection, Error, Event, Seed, ServerConfig, Status};
 
 use crate::layer::Layer;
 
@@ -18,12 +16,22 @@ pub struct PortLayer {
 
 impl PortLayer {
     /// The client side: its INIT goes out once the layer below is up.
-    pub fn client(setup: &ClientConfig, now: Instant, unix_time: std::time::Duration, seed: Seed) -> Self {
+    pub fn client(
+        setup: &ClientConfig,
+        now: Instant,
+        unix_time: std::time::Duration,
+        seed: Seed,
+    ) -> Self {
         Self::wrap(Connection::client(setup, now, unix_time, seed))
     }
 
     /// The server side.
-    pub fn server(setup: &ServerConfig, now: Instant, unix_time: std::time::Duration, seed: Seed) -> Self {
+    pub fn server(
+        setup: &ServerConfig,
+        now: Instant,
+        unix_time: std::time::Duration,
+        seed: Seed,
+    ) -> Self {
         Self::wrap(Connection::server(setup, now, unix_time, seed))
     }
 
