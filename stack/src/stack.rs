@@ -25,6 +25,8 @@ pub struct Stack {
     deciding: Option<usize>,
     /// The top layer reported `Finished`.
     peer_finished: bool,
+    /// The latest `now` seen, for calls that take none (`accept`, `reject`, `close`).
+    last_now: Option<Instant>,
     name: String,
 }
 
@@ -44,6 +46,7 @@ impl Stack {
             events: VecDeque::new(),
             deciding: None,
             peer_finished: false,
+            last_now: None,
             name: name.into(),
         })
     }
@@ -70,6 +73,7 @@ impl Stack {
 
     /// Moves events up and transmits down until nothing moves.
     fn pump(&mut self, now: Instant) {
+        self.last_now = Some(now);
         loop {
             let mut moved = false;
             for i in 0..self.layers.len() {
@@ -124,9 +128,21 @@ impl Stack {
         }
     }
 
-    fn decider(&mut self) -> Result<&mut Box<dyn Layer>, Error> {
+    fn decide(
+        &mut self,
+        decision: impl FnOnce(&mut dyn Layer) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let i = self.deciding.take().ok_or(Error::NoPendingAuthentication)?;
-        Ok(&mut self.layers[i])
+        decision(&mut *self.layers[i])?;
+        self.pump_again();
+        Ok(())
+    }
+
+    /// Pumps at the latest known instant, after a call that takes no `now`.
+    fn pump_again(&mut self) {
+        if let Some(now) = self.last_now {
+            self.pump(now);
+        }
     }
 }
 
@@ -168,12 +184,13 @@ impl Layer for Stack {
     fn close(&mut self) {
         let top = self.top();
         self.layers[top].close();
+        self.pump_again();
     }
     fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        self.decider()?.accept(user_id)
+        self.decide(|layer| layer.accept(user_id))
     }
     fn reject(&mut self, status: Status) -> Result<(), Error> {
-        self.decider()?.reject(status)
+        self.decide(|layer| layer.reject(status))
     }
     fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.pump(now);
