@@ -16,9 +16,13 @@
 //! [`Frame`](layers::Frame) (length-prefixed messages over a byte stream).
 #![forbid(unsafe_code)]
 
+pub mod address;
 mod layer;
 pub mod layers;
+pub mod registry;
 mod stack;
 
+pub use address::{Address, AddressError};
 pub use layer::{Layer, LayerContext};
+pub use registry::{LayerFactory, Registry, RegistryError};
 pub use stack::Stack;
