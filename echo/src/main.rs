@@ -1,7 +1,40 @@
-//! `echotest`: placeholder until the echo milestone; `cargo run -p port-core --example demo` runs the exchange in memory.
+//! `echotest`: an echo server and client over any PORT stack; `echotest demo` shows one
+//! exchange with no setup.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("echotest: not built yet; run `cargo run -p port-core --example demo`");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use echo::cli::{Cli, normalize_args, one_line, run};
+
+fn main() -> ExitCode {
+    let args = normalize_args(std::env::args_os());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                eprintln!(
+                    "echotest: missing command: keygen, server, client or demo \
+                     (try `echotest --help`; new here? run `echotest demo`)"
+                );
+                return ExitCode::from(2);
+            }
+            _ => {
+                eprintln!("echotest: {}", one_line(&e));
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echotest: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

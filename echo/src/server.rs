@@ -1,0 +1,205 @@
+//! The echo server: accepts every client that authenticates (user ids 1, 2, 3, ...) and sends
+//! every message back.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use port_core::CloseReason;
+
+use crate::error::{Error, describe_driver_error};
+use crate::runtime::Runtime;
+use crate::setup::ServerSetup;
+
+/// How long the accept loop pauses after a failed accept (a full file table, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What happened on one connection, reported once it ended.
+#[derive(Clone, Debug)]
+pub struct ConnectionReport {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The user id it was accepted with.
+    pub user_id: u32,
+    /// Length of the token it presented (0 for stacks without PORT).
+    pub token_len: usize,
+    /// Messages echoed.
+    pub messages: u64,
+    /// Payload bytes echoed.
+    pub bytes: u64,
+    /// The close reason the session reported, if any.
+    pub reason: Option<CloseReason>,
+    /// The error that ended the connection, if it did not end cleanly.
+    pub error: Option<String>,
+}
+
+impl fmt::Display for ConnectionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (user {}): {} messages, {} bytes echoed; ",
+            self.peer, self.user_id, self.messages, self.bytes
+        )?;
+        match (&self.reason, &self.error) {
+            (Some(reason), _) => write!(f, "{reason}"),
+            (None, Some(error)) => write!(f, "{error}"),
+            (None, None) => f.write_str("closed"),
+        }
+    }
+}
+
+/// A bound echo server.
+pub struct Server<R: Runtime> {
+    runtime: R,
+    listener: R::Listener,
+    local: SocketAddr,
+    setup: ServerSetup,
+    next_user: Arc<AtomicU32>,
+}
+
+impl<R: Runtime> Server<R> {
+    /// Binds `addr` on `runtime` (call inside [`Runtime::block_on`]).
+    pub async fn bind(runtime: R, setup: ServerSetup, addr: SocketAddr) -> Result<Self, Error> {
+        let listener = runtime
+            .bind(addr, setup.factory(), setup.linger())
+            .await
+            .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
+        let local = R::local_addr(&listener)
+            .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
+        Ok(Server {
+            runtime,
+            listener,
+            local,
+            setup,
+            next_user: Arc::new(AtomicU32::new(1)),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The setup the server was bound with.
+    pub fn setup(&self) -> &ServerSetup {
+        &self.setup
+    }
+
+    /// Accepts clients until `stop` completes (connections already accepted carry on on their
+    /// own tasks); see [`run`](Self::run).
+    pub async fn run_until<F, S>(self, on_end: F, stop: S)
+    where
+        F: Fn(ConnectionReport) + Send + Sync + 'static,
+        S: Future<Output = ()>,
+    {
+        futures_lite::future::or(self.run(on_end), stop).await;
+    }
+
+    /// Accepts clients forever, echoing each on its own task; `on_end` hears about every
+    /// connection once it ended.
+    pub async fn run<F>(self, on_end: F)
+    where
+        F: Fn(ConnectionReport) + Send + Sync + 'static,
+    {
+        let on_end = Arc::new(on_end);
+        loop {
+            let incoming = match R::accept(&self.listener).await {
+                Ok(incoming) => incoming,
+                Err(e) => {
+                    tracing::warn!(error = %describe_driver_error(&e), "accept failed");
+                    self.runtime.sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let user_id = self.next_user.fetch_add(1, Ordering::Relaxed);
+            let (peer, token_len, decided) = {
+                let view = R::incoming(&incoming);
+                (view.peer_addr(), view.token().len(), view.needs_decision())
+            };
+            let stream = match R::accept_incoming(incoming, user_id) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(%peer, user_id, error = %describe_driver_error(&e), "accept failed");
+                    continue;
+                }
+            };
+            if decided {
+                tracing::info!(%peer, user_id, token_len, "client authenticated and accepted");
+            } else {
+                tracing::info!(%peer, user_id, "client connected");
+            }
+            let on_end = on_end.clone();
+            self.runtime.spawn(async move {
+                let report = echo_connection::<R>(stream, peer, user_id, token_len).await;
+                on_end(report);
+            });
+        }
+    }
+}
+
+/// Echoes every message of one connection until the client ends its direction, then closes.
+pub async fn echo_connection<R: Runtime>(
+    mut stream: R::Stream,
+    peer: SocketAddr,
+    user_id: u32,
+    token_len: usize,
+) -> ConnectionReport {
+    let stream = R::stream(&mut stream);
+    let mut messages = 0u64;
+    let mut bytes = 0u64;
+    let outcome = loop {
+        match stream.recv().await {
+            Ok(Some(message)) => {
+                messages += 1;
+                bytes += message.len() as u64;
+                if let Err(e) = stream.send(message).await {
+                    break Err(e);
+                }
+            }
+            Ok(None) => break stream.close().await,
+            Err(e) => break Err(e),
+        }
+    };
+    ConnectionReport {
+        peer,
+        user_id,
+        token_len,
+        messages,
+        bytes,
+        reason: stream.close_reason(),
+        error: outcome.err().map(|e| describe_driver_error(&e)),
+    }
+}
+
+/// Logs a finished connection with `tracing`.
+pub fn log_report(report: &ConnectionReport) {
+    let reason = report
+        .reason
+        .map(|r| r.to_string())
+        .or_else(|| report.error.clone())
+        .unwrap_or_else(|| "closed".to_owned());
+    let clean = report.reason.is_some_and(|r| r.is_graceful())
+        || (report.reason.is_none() && report.error.is_none());
+    if clean {
+        tracing::info!(
+            peer = %report.peer,
+            user_id = report.user_id,
+            messages = report.messages,
+            bytes = report.bytes,
+            %reason,
+            "connection closed"
+        );
+    } else {
+        tracing::warn!(
+            peer = %report.peer,
+            user_id = report.user_id,
+            messages = report.messages,
+            bytes = report.bytes,
+            %reason,
+            "connection ended"
+        );
+    }
+}

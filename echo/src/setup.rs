@@ -1,0 +1,390 @@
+//! What a server or a client is made of before any socket exists: the stack (from the
+//! registry), the keys (from files), the PORT configuration, and a factory that builds one
+//! [`Session`] per connection.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use port_core::{
+    ClientConfig, ClientKey, Config, Event, Seed, ServerConfig, ServerKey, Session, Side, Status,
+};
+use port_driver::SessionFactory;
+use stack::{LayerContext, Registry};
+
+use crate::error::Error;
+
+/// The name of the PORT layer: a stack containing it needs keys.
+pub const PORT_LAYER: &str = "port";
+
+/// The built-in registry, plus the stack files on the search path and, if given, `extra`.
+pub fn load_registry(extra: Option<&Path>) -> Result<Registry, Error> {
+    let mut registry = Registry::with_builtins();
+    let loaded = registry.load_search_path().map_err(|e| {
+        Error::msg(format!(
+            "cannot load the stack files on the search path: {e}"
+        ))
+    })?;
+    for path in loaded {
+        tracing::debug!(path = %path.display(), "loaded stack definitions");
+    }
+    if let Some(path) = extra {
+        registry
+            .load_file(path)
+            .map_err(|e| Error::msg(format!("bad stacks file {}: {e}", path.display())))?;
+    }
+    Ok(registry)
+}
+
+/// A stack chosen by name (or by the `a+b` form of an address), resolved against a registry.
+#[derive(Clone)]
+pub struct StackChoice {
+    registry: Arc<Registry>,
+    spec: String,
+    layers: Vec<String>,
+}
+
+impl StackChoice {
+    /// Resolves `spec` (a stack name, or layer names joined by `+`, top first).
+    pub fn new(registry: Registry, spec: &str) -> Result<StackChoice, Error> {
+        let layers = registry.resolve(spec).map_err(Error::msg)?;
+        Ok(StackChoice {
+            registry: Arc::new(registry),
+            spec: spec.to_owned(),
+            layers,
+        })
+    }
+
+    /// The stack as it was asked for.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// The layers it resolves to, top first.
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+
+    /// True if the stack holds a PORT layer, which needs keys.
+    pub fn has_port(&self) -> bool {
+        self.layers.iter().any(|layer| layer == PORT_LAYER)
+    }
+
+    fn build(&self, context: &LayerContext) -> Result<Box<dyn Session + Send>, Error> {
+        let stack = self
+            .registry
+            .build(&self.spec, context)
+            .map_err(|e| Error::msg(format!("cannot build stack {:?}: {e}", self.spec)))?;
+        Ok(Box::new(stack))
+    }
+}
+
+impl std::fmt::Debug for StackChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackChoice")
+            .field("spec", &self.spec)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the one key line of a key file: blank lines and lines starting with `#` are skipped.
+fn key_line(path: &Path, what: &str) -> Result<String, Error> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| Error::msg(format!("cannot read {what} file {}: {e}", path.display())))?;
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    match (lines.next(), lines.next()) {
+        (Some(line), None) => Ok(line.to_owned()),
+        (None, _) => Err(Error::msg(format!(
+            "bad {what} file {}: it holds no key",
+            path.display()
+        ))),
+        (Some(_), Some(_)) => Err(Error::msg(format!(
+            "bad {what} file {}: expected one key line, found several",
+            path.display()
+        ))),
+    }
+}
+
+/// Reads a server key file (a `port1-secret:` line, as `echotest keygen` writes it).
+pub fn read_server_key(path: &Path) -> Result<ServerKey, Error> {
+    let line = key_line(path, "server key")?;
+    ServerKey::from_text(&line)
+        .map_err(|e| Error::msg(format!("bad server key file {}: {e}", path.display())))
+}
+
+/// Reads a client key file (a `port1-public:` line, as `echotest keygen` writes it).
+pub fn read_client_key(path: &Path) -> Result<ClientKey, Error> {
+    let line = key_line(path, "client key")?;
+    ClientKey::from_text(&line)
+        .map_err(|e| Error::msg(format!("bad client key file {}: {e}", path.display())))
+}
+
+/// The PORT configuration from the `PORT_*` environment variables.
+pub fn config_from_env() -> Result<Config, Error> {
+    Config::from_env().map_err(|e| Error::msg(format!("bad configuration: {e}")))
+}
+
+/// A fresh 32-byte seed from the operating system.
+pub fn fresh_seed() -> Result<Seed, Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| Error::msg(format!("no entropy from the operating system: {e}")))?;
+    Ok(seed)
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Everything a server needs to build the session of each accepted connection.
+#[derive(Clone, Debug)]
+pub struct ServerSetup {
+    stack: StackChoice,
+    server: Option<ServerConfig>,
+    linger: Duration,
+    meter: Option<Meter>,
+}
+
+impl ServerSetup {
+    /// A server running `stack`; `key` is required when the stack holds a PORT layer and
+    /// ignored otherwise. Builds one session right away, so that a stack that cannot be built
+    /// fails here rather than on the first connection.
+    pub fn new(stack: StackChoice, config: Config, key: Option<ServerKey>) -> Result<Self, Error> {
+        let linger = config.handshake_timeout();
+        let server = match (stack.has_port(), key) {
+            (true, Some(key)) => Some(ServerConfig::new(config, key)),
+            (true, None) => {
+                return Err(Error::msg(format!(
+                    "stack {:?} contains port and needs a server key: pass --key FILE \
+                     (a port1-secret: file from `echotest keygen`)",
+                    stack.spec()
+                )));
+            }
+            (false, _) => None,
+        };
+        let setup = ServerSetup {
+            stack,
+            server,
+            linger,
+            meter: None,
+        };
+        setup.build()?;
+        Ok(setup)
+    }
+
+    /// Counts the bytes every connection of this server writes and reads in `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &StackChoice {
+        &self.stack
+    }
+
+    /// How long a connection whose handles were all dropped waits for a clean end.
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+
+    /// Builds the server session of one connection.
+    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
+        let mut context =
+            LayerContext::new(Side::Server, Instant::now(), unix_now(), fresh_seed()?);
+        context.server = self.server.clone();
+        let session = self.stack.build(&context)?;
+        Ok(match &self.meter {
+            Some(meter) => Box::new(Metered::new(session, meter.clone())),
+            None => session,
+        })
+    }
+
+    /// The factory a listener calls for every accepted TCP connection.
+    pub fn factory(&self) -> SessionFactory {
+        let setup = self.clone();
+        Arc::new(move |_peer| {
+            setup
+                .build()
+                .map_err(|e| port_driver::Error::from(io::Error::other(e.to_string())))
+        })
+    }
+}
+
+/// Everything a client needs to build its session.
+#[derive(Clone, Debug)]
+pub struct ClientSetup {
+    stack: StackChoice,
+    client: Option<ClientConfig>,
+    limit: Duration,
+    meter: Option<Meter>,
+}
+
+impl ClientSetup {
+    /// A client running `stack`, presenting `token`; `key` is required when the stack holds
+    /// a PORT layer and ignored otherwise. Builds one session right away, so that a stack
+    /// that cannot be built fails before connecting.
+    pub fn new(
+        stack: StackChoice,
+        config: Config,
+        key: Option<ClientKey>,
+        token: impl Into<Bytes>,
+    ) -> Result<Self, Error> {
+        let limit = config.handshake_timeout();
+        let client = match (stack.has_port(), key) {
+            (true, Some(key)) => Some(
+                ClientConfig::new(config, key, token)
+                    .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?,
+            ),
+            (true, None) => {
+                return Err(Error::msg(format!(
+                    "stack {:?} contains port and needs the server's client key: pass --key FILE \
+                     (a port1-public: file from `echotest keygen`)",
+                    stack.spec()
+                )));
+            }
+            (false, _) => None,
+        };
+        let setup = ClientSetup {
+            stack,
+            client,
+            limit,
+            meter: None,
+        };
+        setup.build()?;
+        Ok(setup)
+    }
+
+    /// Counts the bytes the connection writes and reads in `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &StackChoice {
+        &self.stack
+    }
+
+    /// The bound on the TCP connect (and on the linger after the last handle).
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Builds the client session.
+    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
+        let mut context =
+            LayerContext::new(Side::Client, Instant::now(), unix_now(), fresh_seed()?);
+        context.client = self.client.clone();
+        let session = self.stack.build(&context)?;
+        Ok(match &self.meter {
+            Some(meter) => Box::new(Metered::new(session, meter.clone())),
+            None => session,
+        })
+    }
+}
+
+/// Byte counters shared between a metered session and whoever reads them.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    written: Arc<AtomicU64>,
+    read: Arc<AtomicU64>,
+}
+
+impl Meter {
+    /// Fresh counters at zero.
+    pub fn new() -> Meter {
+        Meter::default()
+    }
+
+    /// Bytes the session handed to the transport (what crossed the socket outward).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the transport handed to the session (what crossed the socket inward).
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+}
+
+/// A session that counts the bytes crossing its transport in a [`Meter`].
+pub struct Metered {
+    inner: Box<dyn Session + Send>,
+    meter: Meter,
+}
+
+impl Metered {
+    /// Wraps `inner`, counting in `meter`.
+    pub fn new(inner: Box<dyn Session + Send>, meter: Meter) -> Metered {
+        Metered { inner, meter }
+    }
+}
+
+impl Session for Metered {
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.meter
+            .read
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.inner.handle_input(now, data);
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        let bytes = self.inner.poll_transmit(now)?;
+        self.meter
+            .written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Some(bytes)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.inner.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+    fn send(&mut self, data: Bytes) -> Result<(), port_core::Error> {
+        self.inner.send(data)
+    }
+    fn close(&mut self) {
+        self.inner.close();
+    }
+    fn accept(&mut self, user_id: u32) -> Result<(), port_core::Error> {
+        self.inner.accept(user_id)
+    }
+    fn reject(&mut self, status: Status) -> Result<(), port_core::Error> {
+        self.inner.reject(status)
+    }
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+    fn handle_transport_end(&mut self, now: Instant) {
+        self.inner.handle_transport_end(now);
+    }
+    fn is_send_closed(&self) -> bool {
+        self.inner.is_send_closed()
+    }
+    fn is_send_finished(&self) -> bool {
+        self.inner.is_send_finished()
+    }
+    fn is_peer_finished(&self) -> bool {
+        self.inner.is_peer_finished()
+    }
+    fn send_buffered(&self) -> usize {
+        self.inner.send_buffered()
+    }
+    fn max_message(&self) -> usize {
+        self.inner.max_message()
+    }
+}
