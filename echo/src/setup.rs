@@ -146,62 +146,25 @@ fn unix_now() -> Duration {
         .unwrap_or_default()
 }
 
-/// Everything a server needs to build the session of each accepted connection.
+/// What both sides build a session from: the stack, the side's PORT setup (if the stack
+/// has a `port` layer), and optional byte counters.
 #[derive(Clone, Debug)]
-pub struct ServerSetup {
+struct Recipe {
     stack: StackChoice,
+    side: Side,
+    client: Option<ClientConfig>,
     server: Option<ServerConfig>,
-    linger: Duration,
+    /// Bounds the TCP connect and the linger after a connection's last handle.
+    limit: Duration,
     meter: Option<Meter>,
 }
 
-impl ServerSetup {
-    /// A server running `stack`; `key` is required when the stack holds a PORT layer and
-    /// ignored otherwise. Builds one session right away, so that a stack that cannot be built
-    /// fails here rather than on the first connection.
-    pub fn new(stack: StackChoice, config: Config, key: Option<ServerKey>) -> Result<Self, Error> {
-        let linger = config.handshake_timeout();
-        let server = match (stack.has_port(), key) {
-            (true, Some(key)) => Some(ServerConfig::new(config, key)),
-            (true, None) => {
-                return Err(Error::msg(format!(
-                    "stack {:?} contains port and needs a server key: pass --key FILE \
-                     (a port1-secret: file from `echotest keygen`)",
-                    stack.spec()
-                )));
-            }
-            (false, _) => None,
-        };
-        let setup = ServerSetup {
-            stack,
-            server,
-            linger,
-            meter: None,
-        };
-        setup.build()?;
-        Ok(setup)
-    }
-
-    /// Counts the bytes every connection of this server writes and reads in `meter`.
-    pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.meter = Some(meter);
-        self
-    }
-
-    /// The stack.
-    pub fn stack(&self) -> &StackChoice {
-        &self.stack
-    }
-
-    /// How long a connection whose handles were all dropped waits for a clean end.
-    pub fn linger(&self) -> Duration {
-        self.linger
-    }
-
-    /// Builds the server session of one connection.
-    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        let mut context =
-            LayerContext::new(Side::Server, Instant::now(), unix_now(), fresh_seed()?);
+impl Recipe {
+    /// Builds one session; checked once at setup, so a stack that cannot be built fails
+    /// before any socket exists.
+    fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
+        let mut context = LayerContext::new(self.side, Instant::now(), unix_now(), fresh_seed()?);
+        context.client = self.client.clone();
         context.server = self.server.clone();
         let session = self.stack.build(&context)?;
         Ok(match &self.meter {
@@ -210,11 +173,76 @@ impl ServerSetup {
         })
     }
 
+    fn checked(self) -> Result<Self, Error> {
+        self.build()?;
+        Ok(self)
+    }
+}
+
+/// The one-line error for a `port` stack given no key.
+fn missing_key(stack: &StackChoice, needs: &str) -> Error {
+    Error::msg(format!(
+        "stack {:?} contains port and needs {needs}",
+        stack.spec()
+    ))
+}
+
+/// Everything a server needs to build a session for each accepted connection.
+#[derive(Clone, Debug)]
+pub struct ServerSetup(Recipe);
+
+impl ServerSetup {
+    /// A server running `stack`; `key` is required when the stack holds a PORT layer and
+    /// ignored otherwise.
+    pub fn new(stack: StackChoice, config: Config, key: Option<ServerKey>) -> Result<Self, Error> {
+        let limit = config.handshake_timeout();
+        let server = match (stack.has_port(), key) {
+            (true, Some(key)) => Some(ServerConfig::new(config, key)),
+            (true, None) => {
+                return Err(missing_key(
+                    &stack,
+                    "a server key: pass --key FILE (a port1-secret: file from `echotest keygen`)",
+                ));
+            }
+            (false, _) => None,
+        };
+        let recipe = Recipe {
+            stack,
+            side: Side::Server,
+            client: None,
+            server,
+            limit,
+            meter: None,
+        };
+        Ok(ServerSetup(recipe.checked()?))
+    }
+
+    /// Counts the bytes every connection of this server writes and reads in `meter`.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.0.meter = Some(meter);
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &StackChoice {
+        &self.0.stack
+    }
+
+    /// How long a connection whose handles were all dropped waits for a clean end.
+    pub fn linger(&self) -> Duration {
+        self.0.limit
+    }
+
+    /// Builds the server session of one connection.
+    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
+        self.0.build()
+    }
+
     /// The factory a listener calls for every accepted TCP connection.
     pub fn factory(&self) -> SessionFactory {
-        let setup = self.clone();
+        let recipe = self.0.clone();
         Arc::new(move |_peer| {
-            setup
+            recipe
                 .build()
                 .map_err(|e| port_driver::Error::from(io::Error::other(e.to_string())))
         })
@@ -223,17 +251,11 @@ impl ServerSetup {
 
 /// Everything a client needs to build its session.
 #[derive(Clone, Debug)]
-pub struct ClientSetup {
-    stack: StackChoice,
-    client: Option<ClientConfig>,
-    limit: Duration,
-    meter: Option<Meter>,
-}
+pub struct ClientSetup(Recipe);
 
 impl ClientSetup {
     /// A client running `stack`, presenting `token`; `key` is required when the stack holds
-    /// a PORT layer and ignored otherwise. Builds one session right away, so that a stack
-    /// that cannot be built fails before connecting.
+    /// a PORT layer and ignored otherwise.
     pub fn new(
         stack: StackChoice,
         config: Config,
@@ -247,50 +269,44 @@ impl ClientSetup {
                     .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?,
             ),
             (true, None) => {
-                return Err(Error::msg(format!(
-                    "stack {:?} contains port and needs the server's client key: pass --key FILE \
-                     (a port1-public: file from `echotest keygen`)",
-                    stack.spec()
-                )));
+                return Err(missing_key(
+                    &stack,
+                    "the server's client key: pass --key FILE (a port1-public: file from \
+                     `echotest keygen`)",
+                ));
             }
             (false, _) => None,
         };
-        let setup = ClientSetup {
+        let recipe = Recipe {
             stack,
+            side: Side::Client,
             client,
+            server: None,
             limit,
             meter: None,
         };
-        setup.build()?;
-        Ok(setup)
+        Ok(ClientSetup(recipe.checked()?))
     }
 
     /// Counts the bytes the connection writes and reads in `meter`.
     pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.meter = Some(meter);
+        self.0.meter = Some(meter);
         self
     }
 
     /// The stack.
     pub fn stack(&self) -> &StackChoice {
-        &self.stack
+        &self.0.stack
     }
 
     /// The bound on the TCP connect (and on the linger after the last handle).
     pub fn limit(&self) -> Duration {
-        self.limit
+        self.0.limit
     }
 
     /// Builds the client session.
     pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        let mut context =
-            LayerContext::new(Side::Client, Instant::now(), unix_now(), fresh_seed()?);
-        context.client = self.client.clone();
-        let session = self.stack.build(&context)?;
-        Ok(match &self.meter {
-            Some(meter) => Box::new(Metered::new(session, meter.clone())),
-            None => session,
-        })
+        self.0.build()
     }
 }
 
