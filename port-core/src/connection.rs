@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
-use crate::config::Config;
+use crate::config::{Config, MAX_PADDING};
 use crate::endpoint::{ClientConfig, ServerConfig};
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
@@ -17,8 +17,8 @@ use crate::frame::{
     HEADER_WIRE_LEN,
 };
 use crate::handshake::{
-    self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, SERVER_PREFIX_LEN,
-    ServerHeader, ServerPrefix, ServerResponder,
+    self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, MAX_TOKEN_LEN,
+    SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
 };
 use crate::keepalive::Keepalive;
 use crate::replay::Refusal;
@@ -298,10 +298,20 @@ impl Connection {
         self.queue.bytes + self.tx.len()
     }
 
-    /// Bytes of an incomplete frame (or INIT) held until the rest arrives. Never more than one
-    /// maximum frame: `28 + max_frame_payload + 8192 + 16` bytes.
+    /// Bytes of an incomplete frame (or INIT) held until the rest arrives. Never more than
+    /// [`max_receive_buffered`](Self::max_receive_buffered).
     pub fn receive_buffered(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The most `receive_buffered` can ever be: one maximum frame,
+    /// `28 + max(max_frame_payload, 4096) + 8192 + 16` bytes. The 4096 is the longest token:
+    /// a server holds a client INIT's body (token, padding, tag) until all of it arrived.
+    pub fn max_receive_buffered(&self) -> usize {
+        HEADER_WIRE_LEN
+            + self.config.max_frame_payload().max(MAX_TOKEN_LEN)
+            + MAX_PADDING
+            + crate::frame::BODY_TAG_LEN
     }
 
     /// The largest message `send` accepts now: both sides' limits once connected.
