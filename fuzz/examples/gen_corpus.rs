@@ -9,6 +9,8 @@
 //! compared. Every seed is then run through its target's checks: the generator exits non-zero
 //! if one fails. `-v` reports what each `connection` seed comes to.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;

@@ -11,6 +11,7 @@
 //! | `client_init_mutated` | [`client_init::run_mutated`] |
 //! | `server_init` | [`server_init::run`] |
 //! | `connection` | [`sim::run`] |
+#![forbid(unsafe_code)]
 
 pub mod client_init;
 pub mod encode;
