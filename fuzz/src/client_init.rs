@@ -6,7 +6,8 @@
 //! `flags & 8` ends the transport after the stream; `mode`/`param` choose the chunking (see
 //! [`Chunker`]). Checked after every piece:
 //!
-//! - nothing panics; `receive_buffered()` stays within its documented ceiling;
+//! - nothing panics; `receive_buffered()` stays within its ceiling (see
+//!   [`check_receive_buffered`]);
 //! - not one byte is transmitted before the application decided on an authenticated INIT;
 //! - until then the connection stays open and its deadline is the drain deadline drawn at
 //!   creation (no input, transport end included, moves it or closes earlier);
@@ -29,8 +30,8 @@ use port_core::{
 
 use crate::encode::Encoder;
 use crate::setup::{
-    CLIENT_SEED, Chunker, Decision, SERVER_SEED, UNIX, USER_ID, base, client_inits, preset,
-    receive_bound, receive_bound_reading_init, scenario, server_key, token,
+    CLIENT_SEED, Chunker, Decision, SERVER_SEED, UNIX, USER_ID, base, check_receive_buffered,
+    client_inits, preset, scenario, server_key, token,
 };
 
 /// What a server connection under test has shown so far.
@@ -152,15 +153,7 @@ pub fn run(data: &[u8]) {
         rest = &rest[n..];
         seen.events(&mut server, Some(decision));
         seen.transmits(&mut server, start);
-        let bound = match seen.authenticated {
-            true => receive_bound(config),
-            false => receive_bound_reading_init(config),
-        };
-        assert!(
-            server.receive_buffered() <= bound,
-            "receive_buffered() = {} above {bound}",
-            server.receive_buffered()
-        );
+        check_receive_buffered(&server, config, seen.authenticated);
         if !seen.authenticated {
             assert_eq!(seen.closed, None, "closed before the drain deadline");
             assert_eq!(
@@ -297,14 +290,7 @@ fn feed(server: &mut Connection, wire: &[u8], mode: u8, param: u8, config: &Conf
         rest = &rest[n..];
         seen.events(server, None);
         seen.transmits(server, now);
-        let bound = match seen.authenticated {
-            true => receive_bound(config),
-            false => receive_bound_reading_init(config),
-        };
-        assert!(
-            server.receive_buffered() <= bound,
-            "receive_buffered() above {bound}"
-        );
+        check_receive_buffered(server, config, seen.authenticated);
     }
     seen
 }

@@ -115,21 +115,34 @@ pub fn preset(i: u8) -> &'static Config {
     &all[usize::from(i) % PRESETS]
 }
 
-/// The documented ceiling of `Connection::receive_buffered`: one maximum frame,
-/// `28 + max_frame_payload + 8192 + 16` bytes.
-pub fn receive_bound(config: &Config) -> usize {
+/// One maximum frame, `28 + max_frame_payload + 8192 + 16` bytes: the most a connection holds
+/// once it reads nothing but frames.
+pub fn frame_bound(config: &Config) -> usize {
     HEADER_WIRE_LEN + config.max_frame_payload() + MAX_PADDING + TAG_LEN
 }
 
-/// The ceiling the targets hold a server to while it reads a client INIT: the documented one,
-/// or the largest INIT body (`4096 + 8192 + 16` bytes: token, padding, tag) when that is more.
-///
-/// A server reads the INIT body in one piece, so with `max_frame_payload` below 4068 it can
-/// hold more than the documented ceiling; `port-core/tests/fuzz_regressions.rs` holds that
-/// case. The targets accept it so that fuzzing goes on past it; once the ceiling is settled,
-/// [`receive_bound`] alone applies again.
-pub fn receive_bound_reading_init(config: &Config) -> usize {
-    receive_bound(config).max(MAX_TOKEN_LEN + MAX_PADDING + TAG_LEN)
+/// Checks `receive_buffered()`: never above `max_receive_buffered()`, which must be
+/// `28 + max(max_frame_payload, 4096) + 8192 + 16` bytes as documented (a server holds a whole
+/// client INIT body, up to `4096 + 8192 + 16` bytes), and never above one maximum frame once
+/// `past_init` (a client always is: a server INIT body is at most `8192 + 16` bytes).
+pub fn check_receive_buffered(conn: &Connection, config: &Config, past_init: bool) {
+    let side = conn.side();
+    let held = conn.receive_buffered();
+    let max = conn.max_receive_buffered();
+    let documented =
+        HEADER_WIRE_LEN + config.max_frame_payload().max(MAX_TOKEN_LEN) + MAX_PADDING + TAG_LEN;
+    assert_eq!(max, documented, "{side:?}: max_receive_buffered()");
+    assert!(
+        held <= max,
+        "{side:?}: receive_buffered() = {held} above max_receive_buffered() = {max}"
+    );
+    if past_init {
+        let frame = frame_bound(config);
+        assert!(
+            held <= frame,
+            "{side:?}: receive_buffered() = {held} above one maximum frame ({frame})"
+        );
+    }
 }
 
 /// A token of `len` bytes (at most `MAX_TOKEN_LEN`), distinct per `tag`.
