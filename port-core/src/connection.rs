@@ -182,7 +182,13 @@ impl Connection {
             max_payload: conn.config.max_frame_payload() as u16,
             max_message: conn.config.max_message() as u32,
         };
-        match handshake::client_init(setup.key(), &header, setup.token(), &mut conn.rng) {
+        match handshake::client_init(
+            setup.key(),
+            setup.server_point(),
+            &header,
+            setup.token(),
+            &mut conn.rng,
+        ) {
             Some((wire, initiator)) => {
                 conn.tx.extend_from_slice(&wire);
                 conn.state = State::ClientAwaitPrefix {

@@ -1,9 +1,7 @@
 //! The key schedule and the AEAD wrapper: every cryptographic step of PORT/1 lives here, built
 //! only from BLAKE3, X25519 and ChaCha20-Poly1305 as provided by their crates.
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
-use x25519_dalek::{PublicKey, StaticSecret};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, Tag, UnboundKey};
 
 /// Length of a Poly1305 tag.
 pub(crate) const TAG_LEN: usize = 16;
@@ -34,13 +32,6 @@ pub(crate) fn server_mask(seed: &[u8; 32], transcript: &[u8; 32]) -> [u8; KEY_LE
 /// XORs `mask` into `key`, which both masks and unmasks.
 pub(crate) fn xor32(key: &[u8; KEY_LEN], mask: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     std::array::from_fn(|i| key[i] ^ mask[i])
-}
-
-/// X25519 that refuses non-contributory results (low-order peer points), so an attacker cannot
-/// force a known shared secret.
-pub(crate) fn dh(secret: &StaticSecret, public: &[u8; KEY_LEN]) -> Option<[u8; 32]> {
-    let shared = secret.diffie_hellman(&PublicKey::from(*public));
-    shared.was_contributory().then(|| shared.to_bytes())
 }
 
 /// The key sealing the client INIT's header and body.
@@ -101,8 +92,14 @@ pub(crate) fn session_keys(input: &SessionInput<'_>) -> SessionKeys {
 
 /// One direction of ChaCha20-Poly1305 with a counter nonce that is never sent: the nonce is the
 /// little-endian counter in the first 8 bytes, zeros after. Each seal or open uses the next value.
+///
+/// The cipher is ring's: its ChaCha20-Poly1305 picks its SIMD code at run time with a per-call
+/// cost of a few hundred nanoseconds, where RustCrypto's `chacha20poly1305` in a portable build
+/// spends microseconds per call (its run-time-detected AVX2 Poly1305 cannot inline its
+/// intrinsics), which PORT, at two AEAD calls per frame, would pay twice. `BENCHMARKS.md` has
+/// the figures.
 pub(crate) struct Aead {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     counter: u64,
 }
 
@@ -113,7 +110,9 @@ pub(crate) struct AeadError;
 impl Aead {
     pub(crate) fn new(key: &[u8; 32]) -> Self {
         Aead {
-            cipher: ChaCha20Poly1305::new(key.into()),
+            cipher: LessSafeKey::new(
+                UnboundKey::new(&CHACHA20_POLY1305, key).expect("a 32-byte ChaCha20-Poly1305 key"),
+            ),
             counter: 0,
         }
     }
@@ -123,10 +122,11 @@ impl Aead {
         if self.counter == u64::MAX {
             return Err(AeadError);
         }
-        let mut nonce = Nonce::default();
+        let mut nonce = [0u8; NONCE_LEN];
         nonce[..8].copy_from_slice(&self.counter.to_le_bytes());
         self.counter += 1;
-        Ok(nonce)
+        // Unique by construction: the counter never repeats under one key.
+        Ok(Nonce::assume_unique_for_key(nonce))
     }
 
     /// Encrypts `buf[..len - TAG_LEN]` in place and writes the tag into the last `TAG_LEN` bytes.
@@ -136,9 +136,9 @@ impl Aead {
         let (msg, tag_out) = buf.split_at_mut(split);
         let tag = self
             .cipher
-            .encrypt_inout_detached(&nonce, ad, msg.into())
+            .seal_in_place_separate_tag(nonce, Aad::from(ad), msg)
             .map_err(|_| AeadError)?;
-        tag_out.copy_from_slice(&tag);
+        tag_out.copy_from_slice(tag.as_ref());
         Ok(())
     }
 
@@ -150,7 +150,8 @@ impl Aead {
         let (msg, tag) = buf.split_at_mut(split);
         let tag = Tag::try_from(&*tag).map_err(|_| AeadError)?;
         self.cipher
-            .decrypt_inout_detached(&nonce, ad, msg.into(), &tag)
+            .open_in_place_separate_tag(nonce, Aad::from(ad), tag, msg, 0..)
+            .map(|_| ())
             .map_err(|_| AeadError)
     }
 }
@@ -192,14 +193,6 @@ mod tests {
         let mut tx = Aead::new(&[0u8; 32]);
         tx.counter = u64::MAX;
         assert_eq!(tx.seal_in_place(b"", &mut [0u8; TAG_LEN]), Err(AeadError));
-    }
-
-    #[test]
-    fn low_order_points_are_refused() {
-        let secret = StaticSecret::from([9u8; 32]);
-        assert_eq!(dh(&secret, &[0u8; 32]), None);
-        let peer = PublicKey::from(&StaticSecret::from([3u8; 32])).to_bytes();
-        assert!(dh(&secret, &peer).is_some());
     }
 
     #[test]

@@ -10,12 +10,15 @@ use crate::error::Error;
 use crate::handshake::MAX_TOKEN_LEN;
 use crate::keys::{ClientKey, ServerKey};
 use crate::replay::ReplayFilter;
+use crate::x25519::ServerPoint;
 
 /// Everything a client needs to open connections to one server.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     config: Config,
     key: ClientKey,
+    /// The server key decoded for X25519, shared by clones.
+    server: Arc<ServerPoint>,
     token: Bytes,
     client_type: u8,
 }
@@ -33,15 +36,14 @@ impl ClientConfig {
                 max: MAX_TOKEN_LEN,
             });
         }
-        // Every clamped scalar is a multiple of the cofactor, so one probe with any scalar
-        // tells whether the point is of low order.
-        let probe = x25519_dalek::StaticSecret::from([1u8; 32]);
-        if crate::crypto::dh(&probe, key.public()).is_none() {
+        let server = ServerPoint::new(key.public());
+        if server.point().is_low_order() {
             return Err(Error::WeakServerKey);
         }
         Ok(ClientConfig {
             config,
             key,
+            server: Arc::new(server),
             token,
             client_type: 0,
         })
@@ -61,6 +63,11 @@ impl ClientConfig {
     /// The server's client key.
     pub fn key(&self) -> &ClientKey {
         &self.key
+    }
+
+    /// The server key as the handshake multiplies by it.
+    pub(crate) fn server_point(&self) -> &ServerPoint {
+        &self.server
     }
 
     /// The token sent in the INIT.

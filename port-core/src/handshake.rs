@@ -10,6 +10,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::config::{MAX_PADDING, MIN_FRAME_PAYLOAD};
 use crate::crypto::{self, Aead, KEY_LEN, SessionInput, SessionKeys, TAG_LEN};
 use crate::keys::{ClientKey, ServerKey};
+use crate::x25519::{PeerPoint, ServerPoint};
 
 /// Protocol version carried in the client INIT header.
 pub const VERSION: u8 = 1;
@@ -155,6 +156,7 @@ pub(crate) struct ClientInitiator {
 /// already refuses.
 pub(crate) fn client_init<R: Rng + ?Sized>(
     key: &ClientKey,
+    server: &ServerPoint,
     header: &ClientHeader,
     token: &[u8],
     rng: &mut R,
@@ -162,7 +164,7 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
     let salt: [u8; SALT_LEN] = random_array(rng);
     let ephemeral = StaticSecret::from(random_array::<32, _>(rng));
     let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
-    let es = crypto::dh(&ephemeral, key.public())?;
+    let es = server.dh(&ephemeral)?;
     let masked = crypto::xor32(&ephemeral_public, &crypto::client_mask(key.seed(), &salt));
     let mut aead = Aead::new(&crypto::init_key(
         key.seed(),
@@ -200,6 +202,8 @@ pub(crate) struct InitPrefix {
     pub(crate) salt: [u8; SALT_LEN],
     aead: Aead,
     ephemeral_public: [u8; 32],
+    /// The client's ephemeral key, decoded once for both products with it.
+    ephemeral_point: PeerPoint,
     es: [u8; 32],
     transcript: blake3::Hasher,
 }
@@ -215,7 +219,8 @@ pub(crate) fn open_client_prefix(key: &ServerKey, wire: &mut [u8]) -> Option<Ini
     let salt: [u8; SALT_LEN] = wire[..SALT_LEN].try_into().ok()?;
     let masked: [u8; KEY_LEN] = wire[SALT_LEN..SALT_LEN + KEY_LEN].try_into().ok()?;
     let ephemeral_public = crypto::xor32(&masked, &crypto::client_mask(key.seed(), &salt));
-    let es = crypto::dh(key.secret(), &ephemeral_public)?;
+    let ephemeral_point = PeerPoint::new(&ephemeral_public);
+    let es = ephemeral_point.dh(key.secret())?;
     let mut aead = Aead::new(&crypto::init_key(
         key.seed(),
         &key.public(),
@@ -231,6 +236,7 @@ pub(crate) fn open_client_prefix(key: &ServerKey, wire: &mut [u8]) -> Option<Ini
         salt,
         aead,
         ephemeral_public,
+        ephemeral_point,
         es,
         transcript,
     })
@@ -256,7 +262,7 @@ impl InitPrefix {
         let transcript = *self.transcript.finalize().as_bytes();
         let ephemeral = StaticSecret::from(random_array::<32, _>(rng));
         let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
-        let ee = crypto::dh(&ephemeral, &self.ephemeral_public)?;
+        let ee = self.ephemeral_point.dh(&ephemeral)?;
         let masked = crypto::xor32(
             &ephemeral_public,
             &crypto::server_mask(key.seed(), &transcript),
@@ -313,7 +319,7 @@ impl ClientInitiator {
         let seed = self.key.seed();
         let masked: [u8; KEY_LEN] = wire[..KEY_LEN].try_into().ok()?;
         let server_ephemeral = crypto::xor32(&masked, &crypto::server_mask(seed, &self.transcript));
-        let ee = crypto::dh(&self.ephemeral, &server_ephemeral)?;
+        let ee = PeerPoint::new(&server_ephemeral).dh(&self.ephemeral)?;
         let keys = crypto::session_keys(&SessionInput {
             seed,
             server_public: self.key.public(),
@@ -364,8 +370,17 @@ mod tests {
         let server = ServerKey::generate(&mut rng);
         let token = b"opaque token";
         let header = client_header(token.len(), 33);
-        let (mut wire, initiator) =
-            client_init(&server.client_key(), &header, token, &mut rng).unwrap();
+        let (mut wire, initiator) = {
+            let key = server.client_key();
+            client_init(
+                &key,
+                &ServerPoint::new(key.public()),
+                &header,
+                token,
+                &mut rng,
+            )
+            .unwrap()
+        };
         assert_eq!(wire.len(), CLIENT_PREFIX_LEN + token.len() + 33 + TAG_LEN);
 
         let (prefix, body) = wire.split_at_mut(CLIENT_PREFIX_LEN);
@@ -397,8 +412,9 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([2; 32]);
         let server = ServerKey::generate(&mut rng);
         let other = ServerKey::generate(&mut rng);
-        let (mut wire, _) =
-            client_init(&other.client_key(), &client_header(0, 0), b"", &mut rng).unwrap();
+        let key = other.client_key();
+        let point = ServerPoint::new(key.public());
+        let (mut wire, _) = client_init(&key, &point, &client_header(0, 0), b"", &mut rng).unwrap();
         assert!(open_client_prefix(&server, &mut wire[..CLIENT_PREFIX_LEN]).is_none());
     }
 

@@ -119,6 +119,7 @@ mod keepalive;
 mod keys;
 mod replay;
 mod session;
+mod x25519;
 
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,

@@ -1,0 +1,160 @@
+//! Two PORT cores joined in memory: what one side's `poll_transmit` returns is the other
+//! side's `handle_input`, on one fixed instant (no timer ever fires).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey};
+
+/// The token every benchmark client presents.
+pub const TOKEN: &[u8] = b"bench token";
+/// The user id every benchmark server assigns.
+pub const USER_ID: u32 = 7;
+
+/// A fresh seed from the operating system, as the driver draws one per connection.
+pub fn fresh_seed() -> Seed {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the OS random source failed");
+    seed
+}
+
+/// Wall-clock time since the Unix epoch, as the driver passes it to the cores.
+pub fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// A fresh server key (random secret and seed).
+pub fn server_key() -> ServerKey {
+    ServerKey::from_parts(fresh_seed(), fresh_seed())
+}
+
+/// The client and server setups of one server key.
+#[derive(Clone, Debug)]
+pub struct Setups {
+    /// What clients connect with.
+    pub client: ClientConfig,
+    /// What the server accepts with (it holds the replay filter).
+    pub server: ServerConfig,
+}
+
+impl Setups {
+    /// Setups for a fresh key, both sides with `config`.
+    pub fn new(config: Config) -> Setups {
+        let key = server_key();
+        let client = ClientConfig::new(config.clone(), key.client_key(), TOKEN)
+            .expect("a generated key is never weak");
+        Setups {
+            client,
+            server: ServerConfig::new(config, key),
+        }
+    }
+
+    /// Replaces the server setup by a fresh one with the same key and configuration: an empty
+    /// replay filter. The filter refuses new clients once it holds `replay_capacity` salts
+    /// younger than the replay window, so a loop of handshakes must start over from time to time.
+    pub fn renew_replay_filter(&mut self) {
+        let key = self.server.key().clone();
+        self.server = ServerConfig::new(self.server.config().clone(), key);
+    }
+}
+
+/// A client and a server core joined in memory.
+pub struct Pair {
+    /// The client side.
+    pub client: Connection,
+    /// The server side.
+    pub server: Connection,
+    /// The instant every call uses.
+    pub now: Instant,
+}
+
+impl Pair {
+    /// Both cores created now with fresh seeds, before the handshake.
+    pub fn new(setups: &Setups) -> Pair {
+        let now = Instant::now();
+        let unix = unix_now();
+        Pair {
+            client: Connection::client(&setups.client, now, unix, fresh_seed()),
+            server: Connection::server(&setups.server, now, unix, fresh_seed()),
+            now,
+        }
+    }
+
+    /// A pair that completed its handshake, with no byte or event left over.
+    pub fn connected(setups: &Setups) -> Pair {
+        let mut pair = Pair::new(setups);
+        pair.handshake();
+        pair
+    }
+
+    /// Shuttles bytes until both sides are connected: client INIT, the server's
+    /// `Authenticate` (accepted), server INIT, the client's `Connected`. Returns the bytes
+    /// both sides sent.
+    ///
+    /// # Panics
+    /// If the handshake fails or does not finish within a few rounds.
+    pub fn handshake(&mut self) -> usize {
+        let now = self.now;
+        let mut wire = 0;
+        for _round in 0..8 {
+            while let Some(bytes) = self.client.poll_transmit(now) {
+                wire += bytes.len();
+                self.server.handle_input(now, &bytes);
+            }
+            while let Some(event) = self.server.poll_event() {
+                match event {
+                    Event::Authenticate { .. } => self.server.accept(USER_ID).expect("accept"),
+                    Event::Connected { .. } => {}
+                    other => panic!("server: unexpected {other:?} in the handshake"),
+                }
+            }
+            while let Some(bytes) = self.server.poll_transmit(now) {
+                wire += bytes.len();
+                self.client.handle_input(now, &bytes);
+            }
+            let mut connected = false;
+            while let Some(event) = self.client.poll_event() {
+                match event {
+                    Event::Connected { .. } => connected = true,
+                    other => panic!("client: unexpected {other:?} in the handshake"),
+                }
+            }
+            if connected && self.server.is_connected() {
+                return wire;
+            }
+        }
+        panic!("the handshake did not complete");
+    }
+
+    /// Client to server: sends `message`, moves the bytes, returns what the server delivers.
+    ///
+    /// # Panics
+    /// If the server does not deliver exactly that message.
+    pub fn client_to_server(&mut self, message: Bytes) -> Bytes {
+        self.client.send(message).expect("send");
+        while let Some(bytes) = self.client.poll_transmit(self.now) {
+            self.server.handle_input(self.now, &bytes);
+        }
+        match self.server.poll_event() {
+            Some(Event::Data(data)) => data,
+            other => panic!("server: expected data, got {other:?}"),
+        }
+    }
+
+    /// Server to client: the mirror of [`client_to_server`](Self::client_to_server).
+    ///
+    /// # Panics
+    /// If the client does not deliver exactly that message.
+    pub fn server_to_client(&mut self, message: Bytes) -> Bytes {
+        self.server.send(message).expect("send");
+        while let Some(bytes) = self.server.poll_transmit(self.now) {
+            self.client.handle_input(self.now, &bytes);
+        }
+        match self.client.poll_event() {
+            Some(Event::Data(data)) => data,
+            other => panic!("client: expected data, got {other:?}"),
+        }
+    }
+}
