@@ -210,7 +210,9 @@ fn codec(c: &mut Criterion) {
 
 /// Interleaved ratios against the raw AEAD, with the goals.
 fn summary() {
-    println!("\n== codec: PORT relative to raw ChaCha20-Poly1305 (ring, as inside PORT), interleaved in this process");
+    println!(
+        "\n== codec: PORT relative to raw ChaCha20-Poly1305 (ring, as inside PORT), interleaved in this process"
+    );
     println!("   (speed = raw time / PORT time; throughput counts payload bytes)");
     for size in SIZES {
         let fx = Fixture::new(size);

@@ -104,11 +104,21 @@ fn core_state() {
         servers.push(pair.server);
     }
     report("after the handshake", &mut clients, &mut servers);
+    for _ in 0..N {
+        let mut pair = Pair::connected(&setups);
+        pair.idle_cycle(setups.client.config().max_next_in());
+        clients.push(pair.client);
+        servers.push(pair.server);
+    }
+    report("handshake, one keepalive cycle", &mut clients, &mut servers);
 
-    for (label, size, count) in [
-        ("after 100 x 1400 B each way", 1400, 100),
-        ("after 100 x 16 KiB each way", 16 * 1024, 100),
-        ("after 10 x 1 MiB each way", 1024 * 1024, 10),
+    let max_next_in = setups.client.config().max_next_in();
+    for (label, size, count, idle) in [
+        ("after 100 x 1400 B each way", 1400, 100, false),
+        ("after 10 x 1 MiB each way", 1024 * 1024, 10, false),
+        ("the same, then one keepalive cycle", 1024 * 1024, 10, true),
+        ("100 x 1400 B, one keepalive cycle", 1400, 100, true),
+        ("100 x 16 KiB, one keepalive cycle", 16 * 1024, 100, true),
     ] {
         let message = Bytes::from(vec![7u8; size]);
         for _ in 0..N {
@@ -116,6 +126,9 @@ fn core_state() {
             for _ in 0..count {
                 drop(pair.client_to_server(message.clone()));
                 drop(pair.server_to_client(message.clone()));
+            }
+            if idle {
+                pair.idle_cycle(max_next_in);
             }
             clients.push(pair.client);
             servers.push(pair.server);

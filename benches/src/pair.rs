@@ -143,6 +143,37 @@ impl Pair {
         }
     }
 
+    /// Lets the connection go idle for one keepalive cycle: the clock jumps past both sides'
+    /// next timer (`max_next_in` later), the timers fire, and the PINGs and PONGs they cause
+    /// are moved until both sides are quiet. Idle connections give back buffer capacity then.
+    ///
+    /// # Panics
+    /// If either side closes.
+    pub fn idle_cycle(&mut self, max_next_in: Duration) {
+        self.now += max_next_in + Duration::from_secs(1);
+        let now = self.now;
+        self.client.handle_timeout(now);
+        self.server.handle_timeout(now);
+        loop {
+            let mut moved = false;
+            while let Some(bytes) = self.client.poll_transmit(now) {
+                self.server.handle_input(now, &bytes);
+                moved = true;
+            }
+            while let Some(bytes) = self.server.poll_transmit(now) {
+                self.client.handle_input(now, &bytes);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert!(
+            self.client.is_connected() && self.server.is_connected(),
+            "a keepalive cycle closed the connection"
+        );
+    }
+
     /// Server to client: the mirror of [`client_to_server`](Self::client_to_server).
     ///
     /// # Panics

@@ -120,6 +120,13 @@ impl SendQueue {
     fn clear(&mut self) {
         *self = SendQueue::default();
     }
+
+    /// Returns the queue's memory when it is empty.
+    fn release_if_empty(&mut self) {
+        if self.messages.is_empty() {
+            self.messages = VecDeque::new();
+        }
+    }
 }
 
 /// One PORT/1 connection, client or server: a pure state machine.
@@ -163,7 +170,15 @@ pub struct Connection {
     close_reason: Option<CloseReason>,
     user_id: Option<u32>,
     stats: Stats,
+    /// When buffers that data grew are next checked for release (see `BUFFER_LINGER`).
+    release_at: Option<Instant>,
 }
+
+/// How long buffers grown by data are kept after the data stops. A timer fires at most once
+/// per linger period while data flows (armed on the first data after a release, not moved by
+/// later frames), and then gives back every buffer that is empty: a busy connection reuses its
+/// buffers frame after frame, and one that fell silent holds only its state a second later.
+const BUFFER_LINGER: Duration = Duration::from_secs(1);
 
 impl Connection {
     /// Opens a client connection at `now`; the INIT is ready in `poll_transmit` at once.
@@ -247,6 +262,7 @@ impl Connection {
             close_reason: None,
             user_id: None,
             stats: Stats::default(),
+            release_at: None,
         }
     }
 
@@ -308,6 +324,19 @@ impl Connection {
     /// [`max_receive_buffered`](Self::max_receive_buffered).
     pub fn receive_buffered(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Heap bytes reserved by the connection's own buffers (receive, transmit, reassembly, the
+    /// send and event queues), used or not. Data grows them and they are reused while it
+    /// flows; about a second after it stops, a timer ([`poll_timeout`](Self::poll_timeout))
+    /// gives back every empty one, so an idle connection reports 0. Messages already handed
+    /// to the application are not counted.
+    pub fn buffer_capacity(&self) -> usize {
+        self.rx.capacity()
+            + self.tx.capacity()
+            + self.reassembly.capacity()
+            + self.events.capacity() * std::mem::size_of::<Event>()
+            + self.queue.messages.capacity() * std::mem::size_of::<Bytes>()
     }
 
     /// The most `receive_buffered` can ever be: one maximum frame,
@@ -443,14 +472,24 @@ impl Connection {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.last_now = now;
+        let mut data = false;
         if matches!(self.state, State::Open) {
-            self.build_frames(now);
+            data = self.build_frames(now);
         }
         if self.tx.is_empty() {
             return None;
         }
         self.stats.bytes_sent += self.tx.len() as u64;
-        Some(self.tx.split().freeze())
+        if data {
+            self.arm_release();
+            // The split keeps the allocation for the next frames: once the caller drops these
+            // bytes, the buffer is reused in place, with no allocation per frame.
+            Some(self.tx.split().freeze())
+        } else {
+            // INITs, keepalives and TERM: hand the whole buffer over, so that an idle
+            // connection pins no transmit allocation.
+            Some(mem::take(&mut self.tx).freeze())
+        }
     }
 
     /// The next event, if any.
@@ -469,7 +508,10 @@ impl Connection {
             State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
                 Some(self.drain_deadline)
             }
-            State::Open => self.keepalive.poll_timeout(),
+            State::Open => match (self.keepalive.poll_timeout(), self.release_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             State::Closed => None,
         }
     }
@@ -502,6 +544,38 @@ impl Connection {
             }
             State::Closed => {}
         }
+        if self.release_at.is_some_and(|at| now >= at) {
+            self.release_at = None;
+        }
+        self.release_idle_buffers();
+    }
+
+    /// Data moved: make sure a release check is due within `BUFFER_LINGER`.
+    fn arm_release(&mut self) {
+        if self.release_at.is_none() {
+            self.release_at = Some(self.last_now + BUFFER_LINGER);
+        }
+    }
+
+    /// Gives back the capacity that traffic grew in buffers that are empty now. Timers fire
+    /// once per keepalive cycle on an open connection, so a busy connection keeps reusing its
+    /// buffers frame after frame (no allocation per frame), while one that went quiet holds
+    /// its state alone: with thousands of idle connections that is the difference between a
+    /// few hundred bytes and tens of kilobytes each.
+    fn release_idle_buffers(&mut self) {
+        if self.rx.is_empty() {
+            self.rx = BytesMut::new();
+        }
+        if self.tx.is_empty() {
+            self.tx = BytesMut::new();
+        }
+        if self.reassembly.is_empty() {
+            self.reassembly = BytesMut::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.queue.release_if_empty();
     }
 
     // ----- input ---------------------------------------------------------------------------
@@ -661,7 +735,14 @@ impl Connection {
         if header.has(FLAG_PING) {
             self.pong_due = Some(header.ping_id);
         }
+        if !header.has(FLAG_DATA) && self.rx.is_empty() {
+            // Nothing buffered and no data flowing: the receive buffer served a keepalive or
+            // TERM frame only, so it is let go instead of pinning that frame's allocation
+            // until the next timer (data frames keep it for reuse).
+            self.rx = BytesMut::new();
+        }
         if header.has(FLAG_DATA) {
+            self.arm_release();
             let delivered = if self.peer_term {
                 Err(ProtocolError::Malformed("DATA after TERM"))
             } else {
@@ -721,10 +802,12 @@ impl Connection {
 
     // ----- output --------------------------------------------------------------------------
 
-    fn build_frames(&mut self, now: Instant) {
+    /// Seals frames into the transmit buffer; returns whether any carried data.
+    fn build_frames(&mut self, now: Instant) -> bool {
+        let mut data = false;
         while self.tx.len() < TRANSMIT_BATCH && matches!(self.state, State::Open) {
             let Some(sealer) = self.sealer.as_mut() else {
-                return;
+                return data;
             };
             let mut header = FrameHeader::default();
             let with_data = !self.queue.messages.is_empty();
@@ -745,16 +828,18 @@ impl Connection {
             if let Some((chunk, more)) = fragment {
                 header.flags |= FLAG_DATA | if more { FLAG_MORE } else { 0 };
                 payload = chunk;
+                data = true;
             } else if self.term_queued && !self.term_sent {
                 header.flags |= FLAG_TERM;
                 self.term_sent = true;
             } else if header.flags == 0 {
-                return;
+                return data;
             }
             header.payload_len = payload.len() as u16;
             header.pad_len = self.config.padding().draw(self.rng.next_u32()) as u16;
             if let Err(e) = sealer.seal(&header, &payload, &mut self.tx) {
-                return self.fail(CloseReason::Protocol(e));
+                self.fail(CloseReason::Protocol(e));
+                return data;
             }
             self.stats.frames_sent += 1;
             if header.has(FLAG_TERM) && self.peer_term {
@@ -762,6 +847,7 @@ impl Connection {
                 self.finish(CloseReason::Peer);
             }
         }
+        data
     }
 
     fn queue_server_init(
@@ -836,6 +922,7 @@ impl Connection {
         self.pending_header = None;
         self.keepalive.stop();
         self.report_closed(reason);
+        self.release_idle_buffers();
     }
 
     fn report_closed(&mut self, reason: CloseReason) {

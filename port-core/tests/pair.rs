@@ -3,6 +3,8 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
+
 use port_core::{CloseReason, Config, Event, Status};
 
 #[test]
@@ -192,4 +194,36 @@ fn transport_end_closes_established_but_not_unauthenticated_connections() {
     assert!(r.run_until(|r| r.server.is_peer_finished()));
     r.server.handle_transport_end(r.now);
     assert_eq!(r.server.close_reason(), Some(CloseReason::TransportClosed));
+}
+
+#[test]
+fn buffers_grown_by_data_are_given_back_a_second_after_it_stops() {
+    // Keepalive far away, so that only the buffer timer can give the memory back.
+    let config = Config::builder()
+        .min_next_in(Duration::from_secs(60))
+        .max_next_in(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let mut p = Pair::new(config, 9);
+    p.handshake();
+    let sent = message(1, 1 << 20);
+    p.client.send(sent.clone()).unwrap();
+    assert!(p.run_until(|p| p.client_messages().len() == 1));
+    assert_eq!(p.client_messages(), vec![sent]);
+    // The echo was reassembled from 64 fragments: the buffers grew well past one frame.
+    let grown = p.client.buffer_capacity().max(p.server.buffer_capacity());
+    assert!(grown > 16 * 1024, "grown to {grown}");
+    let quiet = p.now;
+    p.advance(Duration::from_secs(2));
+    assert!(p.client.is_connected() && p.server.is_connected());
+    for (side, conn) in [("client", &p.client), ("server", &p.server)] {
+        assert_eq!(
+            conn.buffer_capacity(),
+            0,
+            "{side}: held while idle (had {grown})"
+        );
+        assert_eq!(conn.stats().pings_sent, 0, "{side}: a keepalive ran");
+        // Nothing is due before the keepalive now: the buffer timer does not repeat.
+        assert!(conn.poll_timeout().unwrap() >= quiet + Duration::from_secs(60));
+    }
 }

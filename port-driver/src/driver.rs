@@ -1,6 +1,7 @@
 //! The driver task: the one loop that moves bytes between a socket and a session, fires the
 //! session's timers and routes its events to the application's handles.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -19,6 +20,34 @@ use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per runtime thread, shared by every connection that thread drives. A
+    /// read's bytes go to the session at once (it keeps what it needs), so the buffer is free
+    /// again when `poll_read` returns, and 10 000 idle connections hold no read buffer at all.
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
+}
+
+/// One `poll_read` into the thread's read buffer; `take` sees the bytes that arrived (an empty
+/// slice at end of stream).
+fn read_into<S: AsyncRead + Unpin, T>(
+    socket: &mut S,
+    cx: &mut Context<'_>,
+    take: impl FnOnce(&[u8]) -> T,
+) -> Poll<io::Result<T>> {
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => Pin::new(socket)
+            .poll_read(cx, &mut buf)
+            .map_ok(|n| take(&buf[..n])),
+        // A socket whose own poll_read drives another connection on this thread.
+        Err(_) => {
+            let mut buf = vec![0u8; READ_CHUNK];
+            Pin::new(socket)
+                .poll_read(cx, &mut buf)
+                .map_ok(|n| take(&buf[..n]))
+        }
+    })
+}
 /// Socket reads per poll before the task yields, so one busy connection cannot starve others.
 const READS_PER_POLL: usize = 16;
 /// How long a closed connection waits for the peer's FIN after sending its own.
@@ -30,7 +59,6 @@ pub(crate) struct Driver<S> {
     socket: S,
     timer: Pin<Box<dyn Timer>>,
     timer_deadline: Option<Instant>,
-    read_buf: Box<[u8]>,
     write_buf: Bytes,
     eof: bool,
     /// Our FIN was sent (the session is over).
@@ -63,7 +91,6 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             // Re-armed before its first poll; an instant now keeps construction cheap.
             timer: runtime.new_timer(Instant::now() + linger),
             timer_deadline: None,
-            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             write_buf: Bytes::new(),
             eof: false,
             write_shut: false,
@@ -157,6 +184,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => {
                     self.write_buf.advance(n);
+                    if self.write_buf.is_empty() {
+                        // An empty slice still holds the session's transmit buffer: letting
+                        // go lets the session reuse that buffer in place, or free it when idle.
+                        self.write_buf = Bytes::new();
+                    }
                     progress = true;
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -181,14 +213,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     ) -> io::Result<bool> {
         let mut progress = false;
         while !self.eof && inner.received_bytes < RECEIVE_WINDOW && *reads < READS_PER_POLL {
-            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf) {
+            let session = &mut inner.session;
+            let got = read_into(&mut self.socket, cx, |bytes| {
+                if !bytes.is_empty() {
+                    session.handle_input(now, bytes);
+                }
+                bytes.len()
+            });
+            match got {
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
                     inner.session.handle_transport_end(now);
                     self.route_events(inner);
                 }
-                Poll::Ready(Ok(n)) => {
-                    inner.session.handle_input(now, &self.read_buf[..n]);
+                Poll::Ready(Ok(_)) => {
                     self.route_events(inner);
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -294,7 +332,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             return Step::Done;
         }
         while *reads < READS_PER_POLL {
-            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf) {
+            match read_into(&mut self.socket, cx, <[u8]>::len) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Step::Done,
                 Poll::Ready(Ok(_)) => *reads += 1,
                 Poll::Pending => break,
