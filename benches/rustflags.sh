@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The ChaCha20-Poly1305 backend matrix of BENCHMARKS.md: runs the interleaved comparisons of
 # the given benches (default: codec) once per RUSTFLAGS variant, each variant in its own target
-# directory (target/rustflags/NAME) so that the main build is left alone.
+# directory (target/rustflags/NAME) so that the main build is left alone. The cfg flags select
+# the backends of RustCrypto's chacha20 and poly1305 crates (the `raw rustcrypto` row of the
+# codec bench); ring, which PORT uses, picks its assembly at run time and ignores them.
 #
 #   benches/rustflags.sh                      # every variant, codec
 #   BENCHES="codec loopback" benches/rustflags.sh default poly1305-soft

@@ -9,7 +9,14 @@
 //!
 //! Memory per connection is bounded: the driver stops reading the socket while more than
 //! 256 KiB of received messages wait for the application, and writers wait while more than
-//! 256 KiB are queued for sending.
+//! 256 KiB are queued for sending. Idle connections are small: the socket read buffer is one
+//! per runtime thread, and a session gives back the buffers that data grew about a second
+//! after the data stops (`BENCHMARKS.md`: about 3 KiB resident per idle connection and end).
+//! Whether freed buffers leave the process is the allocator's choice: glibc's `malloc` keeps
+//! freed 16–64 KiB buffers in its arenas, so a server that serves bursts on many connections
+//! keeps its peak resident size unless it runs with
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=16384` (buffers that large are then mapped and
+//! unmapped on their own) or with an allocator that returns memory.
 //!
 //! PORT/1 has no flow control of its own, so keepalives travel behind data: an application
 //! that stops reading for longer than the keepalive detection bound
