@@ -29,6 +29,7 @@ use port_core::frame::{FLAG_DATA, FrameHeader, FrameOpener, FrameSealer, HEADER_
 use port_core::{ClientConfig, ClientKey, Config, Connection, Event, ServerConfig, ServerKey};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
+use benches::compare::Entry;
 use benches::pair::{Pair, Setups, TOKEN, USER_ID, fresh_seed};
 use benches::sys::{self, mib};
 use benches::{net, tls::TlsConfigs};
@@ -304,23 +305,29 @@ fn loopback_allocations() {
             .expect("port pair")
     };
     let ((pb_w, pb_r), (pm_c, pm_s)) = (port(), port());
-    measure(
-        "plain TCP",
-        &mut net::bulk_stream(&rt, tcp_w, tcp_r, TOTAL, WRITE),
-    );
-    measure(
-        "tokio-rustls",
-        &mut net::bulk_stream(&rt, tls_w, tls_r, TOTAL, WRITE),
-    );
-    measure(
-        "port-tokio byte stream (AsyncWrite/AsyncRead)",
-        &mut net::bulk_stream(&rt, pb_w, pb_r, TOTAL, WRITE),
-    );
-    measure(
-        "port-tokio messages (send/recv)",
-        &mut net::bulk_messages(&rt, pm_c, pm_s, TOTAL, WRITE),
-    );
+    let runs = [
+        Entry::new(
+            "plain TCP",
+            net::bulk_stream(&rt, tcp_w, tcp_r, TOTAL, WRITE),
+        ),
+        Entry::new(
+            "tokio-rustls",
+            net::bulk_stream(&rt, tls_w, tls_r, TOTAL, WRITE),
+        ),
+        Entry::new(
+            "port-tokio byte stream (AsyncWrite/AsyncRead)",
+            net::bulk_stream(&rt, pb_w, pb_r, TOTAL, WRITE),
+        ),
+        Entry::new(
+            "port-tokio messages (send/recv)",
+            net::bulk_messages(&rt, pm_c, pm_s, TOTAL, WRITE),
+        ),
+    ];
+    for mut entry in runs {
+        measure(&entry.name, &mut entry.run);
+    }
 }
+
 // ----- 3. many idle connections -----------------------------------------------------------
 
 /// A snapshot of one process.

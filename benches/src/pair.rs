@@ -133,14 +133,7 @@ impl Pair {
     /// # Panics
     /// If the server does not deliver exactly that message.
     pub fn client_to_server(&mut self, message: Bytes) -> Bytes {
-        self.client.send(message).expect("send");
-        while let Some(bytes) = self.client.poll_transmit(self.now) {
-            self.server.handle_input(self.now, &bytes);
-        }
-        match self.server.poll_event() {
-            Some(Event::Data(data)) => data,
-            other => panic!("server: expected data, got {other:?}"),
-        }
+        one_way(&mut self.client, &mut self.server, self.now, message)
     }
 
     /// Lets the connection go idle for one keepalive cycle: the clock jumps past both sides'
@@ -179,13 +172,18 @@ impl Pair {
     /// # Panics
     /// If the client does not deliver exactly that message.
     pub fn server_to_client(&mut self, message: Bytes) -> Bytes {
-        self.server.send(message).expect("send");
-        while let Some(bytes) = self.server.poll_transmit(self.now) {
-            self.client.handle_input(self.now, &bytes);
-        }
-        match self.client.poll_event() {
-            Some(Event::Data(data)) => data,
-            other => panic!("client: expected data, got {other:?}"),
-        }
+        one_way(&mut self.server, &mut self.client, self.now, message)
+    }
+}
+
+/// `from` sends `message`, its bytes go to `to`, and `to` must deliver it.
+fn one_way(from: &mut Connection, to: &mut Connection, now: Instant, message: Bytes) -> Bytes {
+    from.send(message).expect("send");
+    while let Some(bytes) = from.poll_transmit(now) {
+        to.handle_input(now, &bytes);
+    }
+    match to.poll_event() {
+        Some(Event::Data(data)) => data,
+        other => panic!("expected data, got {other:?}"),
     }
 }
