@@ -1,12 +1,11 @@
 //! The PORT/1 connection state machine, for both sides.
 
-use std::collections::VecDeque;
 use std::mem;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 
 use crate::config::{Config, MAX_PADDING};
 use crate::endpoint::{ClientConfig, ServerConfig};
@@ -21,6 +20,7 @@ use crate::handshake::{
     SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
 };
 use crate::keepalive::Keepalive;
+use crate::machinery::{Events, SendQueue, UnitReader, seeded, uniform};
 use crate::replay::Refusal;
 
 /// Bytes of sealed frames `poll_transmit` builds at most per call: large enough for few
@@ -87,48 +87,6 @@ enum State {
     Closed,
 }
 
-/// Messages waiting to be framed, cut into fragments of the negotiated size on the way out.
-#[derive(Default)]
-struct SendQueue {
-    messages: VecDeque<Bytes>,
-    offset: usize,
-    bytes: usize,
-}
-
-impl SendQueue {
-    fn push(&mut self, message: Bytes) {
-        self.bytes += message.len();
-        self.messages.push_back(message);
-    }
-
-    /// The next fragment (at most `max` bytes) and whether the message continues after it.
-    fn next_fragment(&mut self, max: usize) -> Option<(Bytes, bool)> {
-        let front = self.messages.front()?;
-        let end = front.len().min(self.offset + max);
-        let chunk = front.slice(self.offset..end);
-        let more = end < front.len();
-        if more {
-            self.offset = end;
-        } else {
-            self.messages.pop_front();
-            self.offset = 0;
-        }
-        self.bytes -= chunk.len();
-        Some((chunk, more))
-    }
-
-    fn clear(&mut self) {
-        *self = SendQueue::default();
-    }
-
-    /// Returns the queue's memory when it is empty.
-    fn release_if_empty(&mut self) {
-        if self.messages.is_empty() {
-            self.messages = VecDeque::new();
-        }
-    }
-}
-
 /// One PORT/1 connection, client or server: a pure state machine.
 ///
 /// It never touches a socket or a clock. The caller feeds it the TCP byte stream with
@@ -146,11 +104,11 @@ pub struct Connection {
     state: State,
     /// Server: when a connection that has not authenticated is closed, drawn at creation.
     drain_deadline: Instant,
-    rx: BytesMut,
+    rx: UnitReader,
     pending_header: Option<FrameHeader>,
     tx: BytesMut,
     queue: SendQueue,
-    events: VecDeque<Event>,
+    events: Events,
     sealer: Option<FrameSealer>,
     opener: Option<FrameOpener>,
     /// Largest fragment we send: the smaller of our limit and the peer's.
@@ -167,7 +125,6 @@ pub struct Connection {
     term_sent: bool,
     /// The peer's TERM arrived: it sends no more DATA.
     peer_term: bool,
-    close_reason: Option<CloseReason>,
     user_id: Option<u32>,
     stats: Stats,
     /// When buffers that data grew are next checked for release (see `BUFFER_LINGER`).
@@ -239,17 +196,17 @@ impl Connection {
             send_payload: config.max_frame_payload(),
             send_message: config.max_message(),
             config,
-            rng: ChaCha20Rng::from_seed(seed),
+            rng: seeded(seed),
             epoch: now,
             unix_epoch: unix_time,
             last_now: now,
             state: State::Closed,
             drain_deadline: now,
-            rx: BytesMut::new(),
+            rx: UnitReader::default(),
             pending_header: None,
             tx: BytesMut::new(),
             queue: SendQueue::default(),
-            events: VecDeque::new(),
+            events: Events::default(),
             sealer: None,
             opener: None,
             reassembly: BytesMut::new(),
@@ -259,7 +216,6 @@ impl Connection {
             term_queued: false,
             term_sent: false,
             peer_term: false,
-            close_reason: None,
             user_id: None,
             stats: Stats::default(),
             release_at: None,
@@ -301,7 +257,7 @@ impl Connection {
 
     /// The reason the connection closed, once it has (sticky).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason
+        self.events.close_reason()
     }
 
     /// The user id of an established connection.
@@ -401,7 +357,7 @@ impl Connection {
         self.state = State::Open;
         self.user_id = Some(user_id);
         self.keepalive.start(self.last_now, own_first);
-        self.events.push_back(Event::Connected { user_id });
+        self.events.push(Event::Connected { user_id });
         Ok(())
     }
 
@@ -455,14 +411,7 @@ impl Connection {
             let Some(need) = self.bytes_needed() else {
                 return;
             };
-            if self.rx.is_empty() {
-                self.rx.reserve(need);
-            }
-            let take = (need - self.rx.len()).min(data.len());
-            self.rx.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.rx.len() == need {
-                let unit = self.rx.split_to(need);
+            if let Some(unit) = self.rx.fill(&mut data, need) {
                 self.on_unit(now, unit);
             }
         }
@@ -495,7 +444,7 @@ impl Connection {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
@@ -564,7 +513,7 @@ impl Connection {
     /// few hundred bytes and tens of kilobytes each.
     fn release_idle_buffers(&mut self) {
         if self.rx.is_empty() {
-            self.rx = BytesMut::new();
+            self.rx.release();
         }
         if self.tx.is_empty() {
             self.tx = BytesMut::new();
@@ -573,7 +522,7 @@ impl Connection {
             self.reassembly = BytesMut::new();
         }
         if self.events.is_empty() {
-            self.events = VecDeque::new();
+            self.events.release();
         }
         self.queue.release_if_empty();
     }
@@ -676,7 +625,7 @@ impl Connection {
             responder: Box::new(responder),
             deadline: now + self.config.handshake_timeout(),
         };
-        self.events.push_back(Event::Authenticate {
+        self.events.push(Event::Authenticate {
             token,
             client_type: header.client_type,
         });
@@ -703,7 +652,7 @@ impl Connection {
         self.keepalive.start(now, first);
         self.state = State::Open;
         self.user_id = Some(header.user_id);
-        self.events.push_back(Event::Connected {
+        self.events.push(Event::Connected {
             user_id: header.user_id,
         });
     }
@@ -739,7 +688,7 @@ impl Connection {
             // Nothing buffered and no data flowing: the receive buffer served a keepalive or
             // TERM frame only, so it is let go instead of pinning that frame's allocation
             // until the next timer (data frames keep it for reuse).
-            self.rx = BytesMut::new();
+            self.rx.release();
         }
         if header.has(FLAG_DATA) {
             self.arm_release();
@@ -778,7 +727,7 @@ impl Connection {
 
     fn deliver(&mut self, message: Bytes) {
         self.stats.messages_received += 1;
-        self.events.push_back(Event::Data(message));
+        self.events.push(Event::Data(message));
     }
 
     fn on_term(&mut self) {
@@ -793,7 +742,7 @@ impl Connection {
             )));
         }
         self.peer_term = true;
-        self.events.push_back(Event::Finished);
+        self.events.push(Event::Finished);
         if self.term_sent {
             // We ended our direction first.
             self.finish(CloseReason::Local);
@@ -883,7 +832,7 @@ impl Connection {
             State::ServerDecide { responder, .. } => Ok(responder),
             other => {
                 self.state = other;
-                Err(match self.close_reason {
+                Err(match self.events.close_reason() {
                     Some(reason) => Error::Closed(reason),
                     None => Error::NoPendingAuthentication,
                 })
@@ -892,7 +841,7 @@ impl Connection {
     }
 
     fn closed_error(&self) -> Error {
-        Error::Closed(self.close_reason.unwrap_or(CloseReason::Local))
+        Error::Closed(self.events.close_reason().unwrap_or(CloseReason::Local))
     }
 
     fn set_peer_limits(&mut self, max_payload: u16, max_message: u32) {
@@ -926,10 +875,7 @@ impl Connection {
     }
 
     fn report_closed(&mut self, reason: CloseReason) {
-        if self.close_reason.is_none() {
-            self.close_reason = Some(reason);
-            self.events.push_back(Event::Closed(reason));
-        }
+        self.events.closed(reason);
     }
 
     fn unix_at(&self, now: Instant) -> Duration {
@@ -949,20 +895,12 @@ impl Connection {
     }
 }
 
-/// A duration drawn uniformly from `[lo, hi]` (one `u64` draw, multiply-shift).
-fn uniform(rng: &mut ChaCha20Rng, lo: Duration, hi: Duration) -> Duration {
-    let span = hi.saturating_sub(lo).as_nanos();
-    let span = u64::try_from(span).unwrap_or(u64::MAX);
-    let offset = ((u128::from(rng.next_u64()) * (u128::from(span) + 1)) >> 64) as u64;
-    lo + Duration::from_nanos(offset)
-}
-
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("side", &self.side())
             .field("connected", &self.is_connected())
-            .field("close_reason", &self.close_reason)
+            .field("close_reason", &self.events.close_reason())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }

@@ -250,6 +250,14 @@ pub enum Error {
     NoPendingAuthentication,
     /// `reject` needs a failure status; `Status::Success` is what `accept` sends.
     RejectWithSuccess,
+    /// The user id does not fit the wire: a seaside user id is the TCP port of the per-user
+    /// socket, 1 to 65535.
+    UserIdOutOfRange {
+        /// The refused user id.
+        user_id: u32,
+    },
+    /// The status does not fit the wire: seaside carries a one-byte status (0 to 255).
+    StatusOutOfRange(Status),
 }
 
 impl fmt::Display for Error {
@@ -270,6 +278,14 @@ impl fmt::Display for Error {
                 f.write_str("no authentication is waiting for a decision")
             }
             Error::RejectWithSuccess => f.write_str("reject needs a failure status, not success"),
+            Error::UserIdOutOfRange { user_id } => write!(
+                f,
+                "user id {user_id} is out of range: a seaside user id is a TCP port, 1 to 65535"
+            ),
+            Error::StatusOutOfRange(status) => write!(
+                f,
+                "{status} does not fit the seaside status byte (0 to 255)"
+            ),
         }
     }
 }

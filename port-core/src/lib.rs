@@ -117,7 +117,9 @@ pub mod frame;
 mod handshake;
 mod keepalive;
 mod keys;
+mod machinery;
 mod replay;
+pub mod seaside;
 mod session;
 mod x25519;
 

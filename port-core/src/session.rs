@@ -49,6 +49,15 @@ pub trait Session {
     fn send_buffered(&self) -> usize;
     /// The largest message `send` accepts.
     fn max_message(&self) -> usize;
+    /// The second connection an [`Event::Redirect`] asked for is up: from now on input comes
+    /// from it and output goes to it. Sessions that never redirect ignore it.
+    fn handle_redirected(&mut self, _now: Instant) {}
+    /// True for a session that continues on a second TCP connection after its handshake (the
+    /// seaside profile). A listener running one opens the per-user socket before its
+    /// application decides, since the user id a server INIT carries is that socket's port.
+    fn needs_redirect(&self) -> bool {
+        false
+    }
 }
 
 impl Session for crate::Connection {
