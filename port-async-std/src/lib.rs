@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer as IoTimer};
 // async-net's stream (smol's `net`): runs on any executor, and its `poll_close` sends our FIN,
 // which a bare `Async<TcpStream>` does not.
+use port_core::seaside;
 use port_core::{ClientConfig, ServerConfig, Session};
-use port_driver::{Acceptor, Runtime, SessionFactory, SocketOptions, Timer};
+use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, SessionFactory, SocketOptions, Timer};
 use smol::net::TcpStream;
 
 /// A PORT connection: the driver's stream, which is a futures-io `AsyncRead`/`AsyncWrite`
@@ -89,7 +90,8 @@ pub async fn connect_on(
 }
 
 /// Connects and runs the client session `session` builds (a stack of layers, say), spawning
-/// on `runtime`; `limit` bounds the TCP connect and the linger after the last handle.
+/// on `runtime`; `limit` bounds the TCP connect and the linger after the last handle. A
+/// session that moves to a second connection (one with a `seaside` layer) gets it opened here.
 pub async fn connect_session_on(
     runtime: impl Runtime,
     addr: impl ToSocketAddrs + Send + 'static,
@@ -98,7 +100,70 @@ pub async fn connect_session_on(
     options: SocketOptions,
 ) -> Result<PortStream, Error> {
     let (tcp, peer) = tcp_connect(addr, limit, options).await?;
-    port_driver::connect_session(&runtime, tcp, peer, session(), limit).await
+    let redirector: Arc<dyn Redirector<TcpStream>> = Arc::new(IoRedirector { options });
+    port_driver::connect_session_with(&runtime, tcp, peer, session(), limit, Some(redirector)).await
+}
+
+/// Connects to an upstream SeasideVPN listener (or a [`Listener::bind_seaside_on`] one) with
+/// the `seaside` wire profile, spawning on `runtime`: the INIT on a first TCP connection, then
+/// the session on a second one to the port the listener names. `PORT_TIMEOUT` (the
+/// configuration's handshake timeout) bounds each connect and the wait for the answer.
+pub async fn connect_seaside_on(
+    runtime: impl Runtime,
+    addr: impl ToSocketAddrs + Send + 'static,
+    setup: &seaside::ClientConfig,
+) -> Result<PortStream, Error> {
+    let limit = setup.config().handshake_timeout();
+    let seed = fresh_seed()?;
+    let session = || {
+        Box::new(seaside::Connection::client(setup, Instant::now(), seed))
+            as Box<dyn Session + Send>
+    };
+    connect_session_on(runtime, addr, session, limit, SocketOptions::default()).await
+}
+
+fn fresh_seed() -> io::Result<port_core::Seed> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(seed)
+}
+
+/// Opens second connections with async-io sockets (the seaside profile's data connection).
+struct IoRedirector {
+    options: SocketOptions,
+}
+
+impl Redirector<TcpStream> for IoRedirector {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<TcpStream>> {
+        let options = self.options;
+        Box::pin(async move {
+            let tcp = TcpStream::connect(addr).await?;
+            options.apply(&tcp)?;
+            Ok(tcp)
+        })
+    }
+
+    fn bind_one(
+        &self,
+        local: IpAddr,
+        peer: IpAddr,
+    ) -> io::Result<(u16, BoxFuture<io::Result<TcpStream>>)> {
+        let listener = Async::<TcpListener>::bind(SocketAddr::new(local, 0))?;
+        let port = listener.get_ref().local_addr()?.port();
+        let options = self.options;
+        let accept = async move {
+            loop {
+                let (tcp, from) = listener.accept().await?;
+                if from.ip() == peer {
+                    options.apply(tcp.get_ref())?;
+                    return Ok(TcpStream::from(tcp));
+                }
+                // Someone else found the port first: refuse them, keep the place for the client.
+                drop(tcp);
+            }
+        };
+        Ok((port, Box::pin(accept)))
+    }
 }
 
 async fn tcp_connect(
@@ -185,8 +250,28 @@ impl Listener {
         let listener = Async::<TcpListener>::bind(first_addr(addr)?)?;
         let acceptor = IoAcceptor { listener, options };
         let runtime = Arc::new(runtime);
-        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger);
+        let redirector = Arc::new(IoRedirector { options });
+        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger)
+            .with_redirector(redirector);
         Ok(Listener(inner))
+    }
+
+    /// Binds a listener speaking the `seaside` wire profile, spawning on `runtime`: a drop-in
+    /// for an upstream SeasideVPN listener. Each client accepted gets a per-user socket on this
+    /// listener's address, which accepts exactly one connection, from the client's address
+    /// only, within `PORT_TIMEOUT`; the user id is its port (the id passed to `accept` is
+    /// ignored).
+    pub fn bind_seaside_on(
+        runtime: impl Runtime,
+        addr: impl ToSocketAddrs,
+        server: seaside::ServerConfig,
+    ) -> io::Result<Listener> {
+        let linger = server.config().handshake_timeout();
+        let factory: SessionFactory = Arc::new(move |_peer| {
+            let session = seaside::Connection::server(&server, Instant::now(), fresh_seed()?);
+            Ok(Box::new(session) as Box<dyn Session + Send>)
+        });
+        Self::bind_sessions_on(runtime, addr, factory, linger, SocketOptions::default())
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].

@@ -552,3 +552,25 @@ fn the_listener_can_end_first() {
     assert_eq!(closed_of(&net.server_events), [CloseReason::Local]);
     assert_eq!(closed_of(&net.client_events), [CloseReason::Peer]);
 }
+
+#[test]
+fn after_the_peers_term_and_fin_what_was_queued_still_goes_out() {
+    let mut net = Net::new(Decision::Accept(PORT.into()));
+    net.run_whole();
+    net.client.close();
+    let term = net.client.poll_transmit(net.now).unwrap();
+    net.server.handle_input(net.now, &term);
+    let events: Vec<Event> = std::iter::from_fn(|| net.server.poll_event()).collect();
+    assert_eq!(events, [Event::Finished]);
+    net.server.send("last words").unwrap();
+    // The client's FIN arrives before the listener wrote its answer.
+    net.server.handle_transport_end(net.now);
+    assert_eq!(net.server.close_reason(), None);
+    let out = net.server.poll_transmit(net.now).unwrap();
+    assert!(net.server.is_closed());
+    assert_eq!(net.server.close_reason(), Some(CloseReason::Peer));
+    net.client.handle_input(net.now, &out);
+    let events: Vec<Event> = std::iter::from_fn(|| net.client.poll_event()).collect();
+    assert_eq!(data_of(&events), [Bytes::from_static(b"last words")]);
+    assert_eq!(closed_of(&events), [CloseReason::Local]);
+}

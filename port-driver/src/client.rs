@@ -11,6 +11,7 @@ use port_core::{ClientConfig, Connection, Session, Side};
 
 use crate::driver::Driver;
 use crate::error::Error;
+use crate::redirect::{RedirectSetup, Redirector};
 use crate::runtime::Runtime;
 use crate::shared::{HandleGuard, Phase, Shared, register};
 use crate::stream::Stream;
@@ -48,6 +49,28 @@ pub async fn connect_session<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    connect_session_with(runtime, socket, peer, session, linger, None).await
+}
+
+/// [`connect_session`] for sessions that may move to a second connection (the seaside
+/// profile): `redirector` opens it to `peer`'s host at the port the server names. The
+/// session's handshake deadline bounds that connect too; a session that asks without a
+/// redirector fails with an `Unsupported` I/O error.
+pub async fn connect_session_with<S>(
+    runtime: &dyn Runtime,
+    socket: S,
+    peer: SocketAddr,
+    session: Box<dyn Session + Send>,
+    linger: Duration,
+    redirector: Option<Arc<dyn Redirector<S>>>,
+) -> Result<Stream, Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let redirect = redirector.map(|redirector| RedirectSetup {
+        redirector,
+        local: peer.ip(),
+    });
     let shared = Shared::new(session, peer);
     // The guard closes the connection if this future is dropped or fails.
     let guard = Arc::new(HandleGuard {
@@ -60,6 +83,7 @@ where
         None,
         linger,
         span(Side::Client, peer),
+        redirect,
     );
     poll_fn(|cx| {
         let mut inner = shared.lock();

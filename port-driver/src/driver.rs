@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use futures_io::{AsyncRead, AsyncWrite};
-use port_core::Event;
+use port_core::{Event, Status};
 
 use crate::error::Error;
 use crate::listener::{Incoming, ListenerShared};
+use crate::redirect::{BoxFuture, RedirectSetup};
 use crate::runtime::{Runtime, Timer};
 use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
 
@@ -74,6 +75,13 @@ pub(crate) struct Driver<S> {
     linger: Duration,
     linger_until: Option<Instant>,
     span: tracing::Span,
+    /// How to open a second connection, for sessions that ask for one.
+    redirect: Option<RedirectSetup<S>>,
+    /// The second connection being opened (client) or awaited (listener).
+    next_socket: Option<BoxFuture<io::Result<S>>>,
+    /// The session reported `Redirect`: move to `next_socket` once it is there and every
+    /// byte meant for the first connection was written.
+    redirect_due: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
@@ -84,6 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         listener: Option<Weak<ListenerShared>>,
         linger: Duration,
         span: tracing::Span,
+        redirect: Option<RedirectSetup<S>>,
     ) {
         let driver = Driver {
             shared,
@@ -100,6 +109,9 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             linger,
             linger_until: None,
             span,
+            redirect,
+            next_socket: None,
+            redirect_due: false,
         };
         runtime.spawn(Box::pin(driver));
     }
@@ -112,7 +124,7 @@ enum Step {
     Done,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Future for Driver<S> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -141,7 +153,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
     fn step(&mut self, cx: &mut Context<'_>, inner: &mut Inner, reads: &mut usize) -> Step {
         let now = Instant::now();
         let mut progress = false;
@@ -149,11 +161,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Ok(p) => progress |= p,
             Err(e) => return self.fail(inner, e.into()),
         }
+        match self.poll_redirect(cx, inner, now) {
+            Ok(p) => progress |= p,
+            Err(e) => return self.fail(inner, e),
+        }
         match self.read(cx, inner, now, reads) {
             Ok(p) => progress |= p,
             Err(e) => return self.fail(inner, e.into()),
         }
         progress |= self.route_events(inner);
+        if self.next_socket.is_some() && inner.session.is_closed() {
+            // The session gave up (its deadline passed, or it was rejected): close the
+            // per-user socket or abandon the connect now, not after the FIN linger.
+            self.next_socket = None;
+            self.redirect_due = false;
+        }
         if !self.write_shut && self.write_buf.is_empty() && inner.session.is_send_finished() {
             match Pin::new(&mut self.socket).poll_close(cx) {
                 Poll::Pending => return Step::Idle,
@@ -168,6 +190,85 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             None => return Step::Done,
         }
         if progress { Step::Progress } else { Step::Idle }
+    }
+
+    /// Moves the session to its second connection once that is up and everything meant for
+    /// the first was written. Returns whether it moved.
+    fn poll_redirect(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: &mut Inner,
+        now: Instant,
+    ) -> Result<bool, Error> {
+        if !self.redirect_due || !self.write_buf.is_empty() {
+            return Ok(false);
+        }
+        let Some(next) = self.next_socket.as_mut() else {
+            return Ok(false);
+        };
+        let socket = match next.as_mut().poll(cx) {
+            Poll::Pending => return Ok(false),
+            Poll::Ready(result) => result?,
+        };
+        self.next_socket = None;
+        self.redirect_due = false;
+        // The first connection is dropped (closed) here: nothing more goes over it.
+        self.socket = socket;
+        self.eof = false;
+        tracing::debug!("moved to the second connection");
+        inner.session.handle_redirected(now);
+        self.route_events(inner);
+        Ok(true)
+    }
+
+    /// Listener: opens the per-user socket of a session that will move to it, before the
+    /// application decides (the server INIT must carry its port). Without one the client is
+    /// refused with `ConnectionError`, the status upstream defines for this failure.
+    fn open_user_socket(&mut self, inner: &mut Inner) -> bool {
+        let opened = match &self.redirect {
+            Some(setup) => setup
+                .redirector
+                .bind_one(setup.local, self.shared.peer.ip())
+                .map_err(|e| e.to_string()),
+            None => Err("this listener cannot open per-user sockets".to_owned()),
+        };
+        match opened {
+            Ok((port, next)) => {
+                tracing::debug!(port, "per-user socket open");
+                inner.assigned_user_id = Some(port);
+                self.next_socket = Some(next);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no per-user socket: refusing the client");
+                let _ = inner.session.reject(Status::ConnectionError);
+                false
+            }
+        }
+    }
+
+    /// Client: starts the second connection to the port the server named.
+    fn start_redirect(&mut self, inner: &mut Inner, port: u16) {
+        self.redirect_due = true;
+        if self.listener.is_some() {
+            // Listener side: the per-user socket is already waiting.
+            return;
+        }
+        let addr = std::net::SocketAddr::new(self.shared.peer.ip(), port);
+        match &self.redirect {
+            Some(setup) => {
+                tracing::debug!(%addr, "opening the second connection");
+                self.next_socket = Some(setup.redirector.connect(addr));
+            }
+            None => {
+                let e = io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the session asked for a second connection this driver cannot open",
+                );
+                inner.transport_error = Some(e.into());
+                inner.session.close();
+            }
+        }
     }
 
     /// Writes what the session has to send. Returns whether anything was written.
@@ -245,8 +346,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             any = true;
             match event {
                 Event::Authenticate { token, client_type } => {
-                    inner.phase = Phase::Authenticating;
                     tracing::debug!(client_type, "token authenticated");
+                    if inner.session.needs_redirect() && !self.open_user_socket(inner) {
+                        continue;
+                    }
+                    inner.phase = Phase::Authenticating;
                     match self.listener.as_ref().and_then(Weak::upgrade) {
                         Some(listener) => {
                             let incoming =
@@ -276,6 +380,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     inner.received.push_back(message);
                     inner.wake_reader();
                 }
+                Event::Redirect { port } => self.start_redirect(inner, port),
                 Event::Finished => inner.wake_reader(),
                 Event::Closed(reason) => {
                     match reason {

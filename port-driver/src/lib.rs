@@ -25,6 +25,11 @@
 //! `KeepaliveTimeout` even though both peers are alive. Read promptly, or size the keepalive
 //! settings for the longest pause the application makes.
 //!
+//! Sessions that continue on a second TCP connection (the seaside profile) report
+//! `Event::Redirect`; a driver given a [`Redirector`] then opens that connection (client) or
+//! accepts exactly one connection from the client's address on a per-user socket (listener),
+//! moves the session onto it and drops the first. The session's own deadline bounds the wait.
+//!
 //! A connection that ended sends its FIN and then reads (and drops) what the peer still sends
 //! until the peer's FIN, for at most 5 s, so that closing never resets the TCP connection
 //! while the peer still has our last frames to read.
@@ -34,15 +39,17 @@ mod client;
 mod driver;
 mod error;
 mod listener;
+mod redirect;
 mod runtime;
 mod shared;
 mod socket;
 mod stream;
 mod util;
 
-pub use client::{connect, connect_session};
+pub use client::{connect, connect_session, connect_session_with};
 pub use error::Error;
 pub use listener::{Acceptor, Incoming, Listener, SessionFactory};
+pub use redirect::{BoxFuture, Redirector};
 pub use runtime::{Runtime, Timer};
 pub use socket::SocketOptions;
 pub use stream::{ReadHalf, Stream, WriteHalf};

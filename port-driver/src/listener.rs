@@ -16,6 +16,7 @@ use port_core::{Connection, ServerConfig, Session, Side, Status};
 
 use crate::driver::Driver;
 use crate::error::Error;
+use crate::redirect::{RedirectSetup, Redirector};
 use crate::runtime::Runtime;
 use crate::shared::{HandleGuard, Shared, register};
 use crate::stream::Stream;
@@ -58,12 +59,13 @@ pub type SessionFactory =
     Arc<dyn Fn(SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
 
 /// Accepts PORT connections (or connections of any server [`Session`]) on an [`Acceptor`].
-pub struct Listener<A> {
+pub struct Listener<A: Acceptor> {
     acceptor: A,
     runtime: Arc<dyn Runtime>,
     factory: SessionFactory,
     linger: Duration,
     ready: Arc<ListenerShared>,
+    redirector: Option<Arc<dyn Redirector<A::Socket>>>,
 }
 
 impl<A: Acceptor> Listener<A> {
@@ -92,7 +94,16 @@ impl<A: Acceptor> Listener<A> {
             factory,
             linger,
             ready: Arc::default(),
+            redirector: None,
         }
+    }
+
+    /// Lets the sessions of this listener move to a second connection (the seaside profile):
+    /// each gets a per-user socket from `redirector`, bound on this listener's address, whose
+    /// port is its user id.
+    pub fn with_redirector(mut self, redirector: Arc<dyn Redirector<A::Socket>>) -> Self {
+        self.redirector = Some(redirector);
+        self
     }
 
     /// The next client whose INIT authenticated. Connections that never get there (silent,
@@ -122,6 +133,13 @@ impl<A: Acceptor> Listener<A> {
 
     fn start(&self, socket: A::Socket, peer: SocketAddr) -> Result<(), Error> {
         let session = (self.factory)(peer)?;
+        let redirect = match &self.redirector {
+            Some(redirector) => Some(RedirectSetup {
+                redirector: redirector.clone(),
+                local: self.acceptor.local_addr()?.ip(),
+            }),
+            None => None,
+        };
         let shared = Shared::new(session, peer);
         Driver::spawn(
             &*self.runtime,
@@ -130,6 +148,7 @@ impl<A: Acceptor> Listener<A> {
             Some(Arc::downgrade(&self.ready)),
             self.linger,
             span(Side::Server, peer),
+            redirect,
         );
         Ok(())
     }
@@ -182,15 +201,25 @@ impl Incoming {
         self.client_type
     }
 
+    /// The user id a two-connection session (the seaside profile) will have: the port of the
+    /// per-user socket opened for it. `None` for other sessions.
+    pub fn assigned_user_id(&self) -> Option<u16> {
+        self.shared.lock().assigned_user_id
+    }
+
     /// The client's socket address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.shared.peer
     }
 
-    /// Accepts the client with `user_id` (ignored when no decision is needed).
+    /// Accepts the client with `user_id` (ignored when no decision is needed). A session
+    /// that moves to a second connection (the seaside profile) is accepted with the port of
+    /// its per-user socket instead, which is the user id its client receives: see
+    /// [`assigned_user_id`](Self::assigned_user_id).
     pub fn accept(self, user_id: u32) -> Result<Stream, Error> {
         if self.pending {
             let mut inner = self.shared.lock();
+            let user_id = inner.assigned_user_id.map_or(user_id, u32::from);
             if let Err(e) = inner.session.accept(user_id) {
                 return Err(inner.terminal_error().unwrap_or(Error::Session(e)));
             }

@@ -43,6 +43,9 @@ pub(crate) struct Inner {
     pub(crate) reader_waker: Option<Waker>,
     pub(crate) writer_waker: Option<Waker>,
     pub(crate) handshake_waker: Option<Waker>,
+    /// Listener, two-connection sessions: the port of the per-user socket, which is the user
+    /// id the session must be accepted with.
+    pub(crate) assigned_user_id: Option<u16>,
 }
 
 impl Inner {
@@ -134,6 +137,7 @@ impl Shared {
                 reader_waker: None,
                 writer_waker: None,
                 handshake_waker: None,
+                assigned_user_id: None,
             }),
             peer,
         })

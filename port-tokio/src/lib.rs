@@ -36,8 +36,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use port_core::seaside;
 use port_core::{ClientConfig, ServerConfig, Session, Status};
-use port_driver::{Acceptor, Runtime, SessionFactory, SocketOptions, Timer};
+use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, SessionFactory, SocketOptions, Timer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -89,8 +90,9 @@ pub async fn connect_with(
     ))
 }
 
-/// Connects and runs the client session `session` builds (a stack of layers, say) over the
-/// TCP connection; `limit` bounds the TCP connect and the linger after the last handle.
+/// Connects and runs the client session `session` builds (a stack of layers, say), over the
+/// TCP connection; `limit` bounds the TCP connect and the linger after the last handle. A
+/// session that moves to a second connection (one with a `seaside` layer) gets it opened here.
 pub async fn connect_session(
     addr: impl ToSocketAddrs,
     session: impl FnOnce() -> Box<dyn Session + Send>,
@@ -98,8 +100,79 @@ pub async fn connect_session(
     options: SocketOptions,
 ) -> Result<PortStream, Error> {
     let (tcp, peer) = tcp_connect(addr, limit, options).await?;
-    let stream = port_driver::connect_session(&Tokio, tcp, peer, session(), limit).await?;
+    let redirector: Arc<dyn Redirector<Compat<TcpStream>>> = Arc::new(TokioRedirector { options });
+    let stream =
+        port_driver::connect_session_with(&Tokio, tcp, peer, session(), limit, Some(redirector))
+            .await?;
     Ok(PortStream(stream))
+}
+
+/// Connects to an upstream SeasideVPN listener (or a [`Listener::bind_seaside`] one) with the
+/// `seaside` wire profile: the INIT on a first TCP connection, then the session on a second one
+/// to the port the listener names. `PORT_TIMEOUT` (the configuration's handshake timeout)
+/// bounds each connect and the wait for the answer.
+pub async fn connect_seaside(
+    addr: impl ToSocketAddrs,
+    setup: &seaside::ClientConfig,
+) -> Result<PortStream, Error> {
+    let limit = setup.config().handshake_timeout();
+    let seed = fresh_seed()?;
+    connect_session(
+        addr,
+        || {
+            Box::new(seaside::Connection::client(setup, Instant::now(), seed))
+                as Box<dyn Session + Send>
+        },
+        limit,
+        SocketOptions::default(),
+    )
+    .await
+}
+
+fn fresh_seed() -> io::Result<port_core::Seed> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(seed)
+}
+
+/// Opens second connections with tokio sockets (the seaside profile's data connection).
+struct TokioRedirector {
+    options: SocketOptions,
+}
+
+impl Redirector<Compat<TcpStream>> for TokioRedirector {
+    fn connect(&self, addr: std::net::SocketAddr) -> BoxFuture<io::Result<Compat<TcpStream>>> {
+        let options = self.options;
+        Box::pin(async move {
+            let tcp = TcpStream::connect(addr).await?;
+            options.apply(&tcp)?;
+            Ok(tcp.compat())
+        })
+    }
+
+    fn bind_one(
+        &self,
+        local: std::net::IpAddr,
+        peer: std::net::IpAddr,
+    ) -> io::Result<(u16, BoxFuture<io::Result<Compat<TcpStream>>>)> {
+        let std_listener = std::net::TcpListener::bind((local, 0))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let port = listener.local_addr()?.port();
+        let options = self.options;
+        let accept = async move {
+            loop {
+                let (tcp, from) = listener.accept().await?;
+                if from.ip() == peer {
+                    options.apply(&tcp)?;
+                    return Ok(tcp.compat());
+                }
+                // Someone else found the port first: refuse them, keep the place for the client.
+                drop(tcp);
+            }
+        };
+        Ok((port, Box::pin(accept)))
+    }
 }
 
 async fn tcp_connect(
@@ -170,8 +243,26 @@ impl Listener {
         let listener = TcpListener::bind(addr).await?;
         let acceptor = TokioAcceptor { listener, options };
         let runtime = Arc::new(Tokio);
-        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger);
+        let redirector = Arc::new(TokioRedirector { options });
+        let inner = port_driver::Listener::with_factory(acceptor, runtime, factory, linger)
+            .with_redirector(redirector);
         Ok(Listener(inner))
+    }
+
+    /// Binds a listener speaking the `seaside` wire profile, a drop-in for an upstream
+    /// SeasideVPN listener: each client accepted gets a per-user socket on this listener's
+    /// address, which accepts exactly one connection, from the client's address only, within
+    /// `PORT_TIMEOUT`; the user id is its port (the id passed to `accept` is ignored).
+    pub async fn bind_seaside(
+        addr: impl ToSocketAddrs,
+        server: seaside::ServerConfig,
+    ) -> io::Result<Listener> {
+        let linger = server.config().handshake_timeout();
+        let factory: SessionFactory = Arc::new(move |_peer| {
+            let session = seaside::Connection::server(&server, Instant::now(), fresh_seed()?);
+            Ok(Box::new(session) as Box<dyn Session + Send>)
+        });
+        Self::bind_sessions(addr, factory, linger, SocketOptions::default()).await
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].

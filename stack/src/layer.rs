@@ -58,6 +58,13 @@ pub trait Layer: Send {
     fn send_buffered(&self) -> usize;
     /// The largest message `send` accepts.
     fn max_message(&self) -> usize;
+    /// True for a layer that moves to a second TCP connection after its handshake (the
+    /// seaside profile). It owns the transport, so it only works at the bottom of a stack.
+    fn needs_redirect(&self) -> bool {
+        false
+    }
+    /// The second connection this layer's `Redirect` event asked for is up.
+    fn link_redirected(&mut self, _now: Instant) {}
 }
 
 /// What a layer factory may need to build one side of a connection.
@@ -69,6 +76,10 @@ pub struct LayerContext {
     pub client: Option<ClientConfig>,
     /// The server setup (key, configuration, replay filter), for server-side layers.
     pub server: Option<ServerConfig>,
+    /// The seaside client setup (upstream key and token), for a client-side `seaside` layer.
+    pub seaside_client: Option<port_core::seaside::ClientConfig>,
+    /// The seaside listener setup (upstream key), for a server-side `seaside` layer.
+    pub seaside_server: Option<port_core::seaside::ServerConfig>,
     /// The instant the connection starts.
     pub now: Instant,
     /// Wall-clock time since the Unix epoch at `now`.
@@ -84,6 +95,8 @@ impl LayerContext {
             side,
             client: None,
             server: None,
+            seaside_client: None,
+            seaside_server: None,
             now,
             unix_time,
             seed,

@@ -87,7 +87,7 @@ use std::sync::Arc;
 use port_core::Side;
 
 use crate::layer::{Layer, LayerContext};
-use crate::layers::{Frame, Passthrough, PortLayer};
+use crate::layers::{Frame, Passthrough, PortLayer, SeasideLayer};
 use crate::stack::Stack;
 
 /// Builds one layer for one side. `index` is the layer's position in the stack, 0 = bottom.
@@ -357,6 +357,23 @@ pub const NEEDS_CLIENT_CONFIG: &str = "a ClientConfig (key and token)";
 /// The `needs` of a server-side `port` layer without a [`port_core::ServerConfig`].
 pub const NEEDS_SERVER_CONFIG: &str = "a ServerConfig (server key)";
 
+/// The `needs` of a client-side `seaside` layer without a seaside client setup.
+pub const NEEDS_SEASIDE_CLIENT_CONFIG: &str = "a seaside ClientConfig (upstream key and token)";
+/// The `needs` of a server-side `seaside` layer without a seaside listener setup.
+pub const NEEDS_SEASIDE_SERVER_CONFIG: &str = "a seaside ServerConfig (upstream private key)";
+
+/// Refuses a layer that owns the transport anywhere but at the bottom.
+fn bottom_only(layer: &str, index: usize) -> Result<(), RegistryError> {
+    if index == 0 {
+        return Ok(());
+    }
+    Err(RegistryError::Invalid {
+        what: format!("layer {}", quoted(layer)),
+        why: "it moves to a second TCP connection, so it must be the bottom (rightmost) layer"
+            .to_owned(),
+    })
+}
+
 impl Registry {
     /// A registry that knows nothing.
     pub fn empty() -> Registry {
@@ -367,8 +384,12 @@ impl Registry {
         }
     }
 
-    /// The built-in layers `passthrough`, `port` and `frame`, the aliases `pass` and
-    /// `framing`, and the stack `secure` (`port` over `passthrough`).
+    /// The built-in layers `passthrough`, `port`, `seaside` and `frame`, the aliases `pass`
+    /// and `framing`, and the stack `secure` (`port` over `passthrough`).
+    ///
+    /// `seaside` (upstream SeasideVPN's PORT, see [`port_core::seaside`]) needs
+    /// [`LayerContext::seaside_client`] or [`LayerContext::seaside_server`], and must be the
+    /// bottom layer: it moves to a second TCP connection after its handshake.
     ///
     /// `port` needs [`LayerContext::client`] on the client side and [`LayerContext::server`] on
     /// the server side (otherwise [`RegistryError::MissingSetup`]) and takes its seed from
@@ -401,9 +422,34 @@ impl Registry {
                 ctx.seed_for(index),
             )))
         });
+        let seaside_client = factory(|ctx, index| {
+            bottom_only("seaside", index)?;
+            let setup = ctx
+                .seaside_client
+                .as_ref()
+                .ok_or_else(|| missing("seaside", Side::Client, NEEDS_SEASIDE_CLIENT_CONFIG))?;
+            Ok(Box::new(SeasideLayer::client(
+                setup,
+                ctx.now,
+                ctx.seed_for(index),
+            )))
+        });
+        let seaside_server = factory(|ctx, index| {
+            bottom_only("seaside", index)?;
+            let setup = ctx
+                .seaside_server
+                .as_ref()
+                .ok_or_else(|| missing("seaside", Side::Server, NEEDS_SEASIDE_SERVER_CONFIG))?;
+            Ok(Box::new(SeasideLayer::server(
+                setup,
+                ctx.now,
+                ctx.seed_for(index),
+            )))
+        });
         let builtin = [
             ("passthrough", passthrough.clone(), passthrough),
             ("port", port_client, port_server),
+            ("seaside", seaside_client, seaside_server),
             ("frame", frame.clone(), frame),
         ];
         for (name, client, server) in builtin {

@@ -110,6 +110,14 @@ impl Stack {
             self.events.push_back(event);
             return;
         }
+        if let Event::Redirect { .. } = event {
+            // Only the bottom layer owns the transport the driver would replace; the registry
+            // never builds a redirecting layer anywhere else.
+            if i == 0 {
+                self.events.push_back(event);
+            }
+            return;
+        }
         if let Event::Connected { .. } = event {
             self.up[i] = true;
         }
@@ -228,6 +236,13 @@ impl Layer for Stack {
     fn max_message(&self) -> usize {
         self.layers[self.top()].max_message()
     }
+    fn needs_redirect(&self) -> bool {
+        self.layers[0].needs_redirect()
+    }
+    fn link_redirected(&mut self, now: Instant) {
+        self.layers[0].link_redirected(now);
+        self.pump(now);
+    }
 }
 
 impl Session for Stack {
@@ -278,5 +293,11 @@ impl Session for Stack {
     }
     fn max_message(&self) -> usize {
         Layer::max_message(self)
+    }
+    fn handle_redirected(&mut self, now: Instant) {
+        Layer::link_redirected(self, now)
+    }
+    fn needs_redirect(&self) -> bool {
+        Layer::needs_redirect(self)
     }
 }

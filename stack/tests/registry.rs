@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use port_core::{
     ClientConfig, CloseReason, Config, Event, ProtocolError, ServerConfig, ServerKey, Session,
-    Side, Status,
+    Side, Status, seaside,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -68,7 +68,15 @@ fn builtins_resolve() {
     );
     assert_eq!(
         r.names(),
-        strings(&["frame", "framing", "pass", "passthrough", "port", "secure"])
+        strings(&[
+            "frame",
+            "framing",
+            "pass",
+            "passthrough",
+            "port",
+            "seaside",
+            "secure"
+        ])
     );
     assert_eq!(r.definition("port"), Some(Definition::Layer));
     assert_eq!(
@@ -217,7 +225,7 @@ fn unknown_names_list_what_is_known_and_suggest() {
     assert_eq!(
         text,
         "unknown stack or layer \"prot\" (did you mean \"port\"? known: frame, framing, pass, \
-         passthrough, port, secure)"
+         passthrough, port, seaside, secure)"
     );
     let far = r.resolve("zzzzzz").unwrap_err().to_string();
     assert!(
@@ -585,6 +593,11 @@ fn contexts(n: u8, now: Instant) -> (LayerContext, LayerContext) {
     client.client = Some(client_setup);
     let mut server = LayerContext::new(Side::Server, now, UNIX, [n.wrapping_add(1); 32]);
     server.server = Some(server_setup);
+    let seaside_key = seaside::ServerKey::generate(&mut ChaCha20Rng::from_seed([n ^ 0x55; 32]));
+    client.seaside_client = Some(
+        seaside::ClientConfig::new(Config::default(), seaside_key.client_key(), "tok").unwrap(),
+    );
+    server.seaside_server = Some(seaside::ServerConfig::new(Config::default(), seaside_key));
     (client, server)
 }
 
@@ -652,12 +665,17 @@ impl Wire {
                 }
                 Event::Data(m) => Session::send(&mut self.server, m.clone()).unwrap(),
                 Event::Finished => Session::close(&mut self.server),
+                // In memory the "second connection" is the same pair of streams.
+                Event::Redirect { .. } => Session::handle_redirected(&mut self.server, self.now),
                 _ => {}
             }
             self.server_events.push(event);
         }
         while let Some(event) = Session::poll_event(&mut self.client) {
             moved = true;
+            if let Event::Redirect { .. } = event {
+                Session::handle_redirected(&mut self.client, self.now);
+            }
             self.client_events.push(event);
         }
         if moved {
@@ -744,13 +762,16 @@ fn echo_through(registry: &Registry, spec: &str, chunk: usize, keeps_boundaries:
         w.run_until(|w| connects(&w.client_events) == 1),
         "{spec}: never connected"
     );
-    let expected_user = if names.iter().any(|n| n == "port") {
+    let expected_user = if names.iter().any(|n| n == "port" || n == "seaside") {
         5
     } else {
         0
     };
+    // A seaside stack reports its Redirect first; the first Connected is what counts.
     assert_eq!(
-        w.client_events.first(),
+        w.client_events
+            .iter()
+            .find(|e| matches!(e, Event::Connected { .. })),
         Some(&Event::Connected {
             user_id: expected_user
         }),
@@ -806,6 +827,41 @@ fn built_stacks_echo_and_close() {
     echo_through(&r, "secure", 64, true);
     echo_through(&r, "framing+pass", 64, true);
     echo_through(&r, "frame+port+passthrough", 13, true);
+}
+
+#[test]
+fn seaside_stacks_echo_and_close_across_the_second_connection() {
+    let r = Registry::with_builtins();
+    for chunk in [1, 7, 100_000] {
+        echo_through(&r, "seaside", chunk, true);
+        echo_through(&r, "frame+seaside", chunk, true);
+        echo_through(&r, "port+seaside", chunk, true);
+    }
+}
+
+#[test]
+fn seaside_must_be_the_bottom_layer_and_needs_its_setup() {
+    let r = Registry::with_builtins();
+    let now = Instant::now();
+    let (cctx, sctx) = contexts(6, now);
+    match r.build("seaside+passthrough", &cctx) {
+        Err(RegistryError::Invalid { what, why }) => {
+            assert!(what.contains("seaside"), "{what}");
+            assert!(why.contains("bottom"), "{why}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let bare = LayerContext::new(Side::Server, now, UNIX, [1; 32]);
+    match r.build("seaside", &bare) {
+        Err(RegistryError::MissingSetup { layer, side, .. }) => {
+            assert_eq!((layer.as_str(), side), ("seaside", Side::Server));
+        }
+        other => panic!("expected MissingSetup, got {other:?}"),
+    }
+    let client = r.build("frame+seaside", &cctx).unwrap();
+    assert!(Session::needs_redirect(&client));
+    let server = r.build("port+passthrough", &sctx).unwrap();
+    assert!(!Session::needs_redirect(&server));
 }
 
 #[test]

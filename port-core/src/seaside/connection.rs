@@ -308,8 +308,9 @@ impl Connection {
 
     /// The byte stream ended. The first connection ending while the second is awaited is
     /// expected (upstream listeners close it); a listener that has not authenticated its
-    /// client keeps its drain deadline; after a TERM it is a clean end; otherwise the session
-    /// closes with [`CloseReason::TransportClosed`].
+    /// client keeps its drain deadline; after the peer's TERM our queued messages and TERM
+    /// still go out; after ours it is a clean end; otherwise the session closes with
+    /// [`CloseReason::TransportClosed`].
     pub fn handle_transport_end(&mut self, now: Instant) {
         self.last_now = now;
         match self.state {
@@ -319,7 +320,9 @@ impl Connection {
             | State::Draining { .. }
             | State::Redirect { .. }
             | State::Closed => {}
-            State::Open if self.peer_term => self.finish(CloseReason::Peer),
+            // The peer ended its direction and its stream: what we queued and our TERM
+            // still go out (a FIN does not mean it stopped reading), then the session ends.
+            State::Open if self.peer_term => self.term_queued = true,
             State::Open if self.term_sent => self.finish(CloseReason::Local),
             _ => self.fail(CloseReason::TransportClosed),
         }
