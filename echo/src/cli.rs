@@ -15,7 +15,7 @@ use crate::runtime::{Runtime, RuntimeKind};
 use crate::server::{Server, log_report};
 use crate::setup::{
     ClientSetup, ServerSetup, StackChoice, config_from_env, load_registry, read_client_key,
-    read_server_key,
+    read_seaside_client_key, read_seaside_server_key, read_server_key,
 };
 use crate::with_runtime;
 
@@ -75,6 +75,10 @@ pub struct KeygenArgs {
     /// Replace existing key files in --out.
     #[arg(long, requires = "out")]
     pub force: bool,
+    /// Keys for the `seaside` stack: standard base64 of 40 bytes, the form upstream
+    /// SeasideVPN deployments use (`SEASIDE_PRIVATE_KEY`, certificate field `typhoon_public`).
+    #[arg(long)]
+    pub seaside: bool,
 }
 
 /// Arguments of `echotest server`.
@@ -87,6 +91,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: String,
     /// The server key file (a `port1-secret:` line); required when the stack contains port.
+    /// For a stack with `seaside`: the listener's seaside key (standard base64 of 40 bytes,
+    /// upstream's SEASIDE_PRIVATE_KEY, or `keygen --seaside`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// The async runtime.
@@ -110,7 +116,8 @@ pub struct ClientArgs {
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// The server's client key file (a `port1-public:` line); required when the stack
-    /// contains port.
+    /// contains port. For a stack with `seaside`: the listener's seaside key (standard base64
+    /// of 40 bytes, a certificate's typhoon_public, or `keygen --seaside`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// The token presented to the server.
@@ -259,10 +266,17 @@ fn runtime_failed(e: io::Error) -> Error {
 }
 
 fn keygen(args: KeygenArgs) -> Result<(), Error> {
-    let server = crate::keygen::generate()?;
+    let (server_text, client_text) = if args.seaside {
+        let server = crate::keygen::generate_seaside()?;
+        (server.to_text(), server.client_key().to_text())
+    } else {
+        let server = crate::keygen::generate()?;
+        (server.to_text(), server.client_key().to_text())
+    };
     match args.out {
         Some(dir) => {
-            let (server_path, client_path) = crate::keygen::write_files(&dir, &server, args.force)?;
+            let (server_path, client_path) =
+                crate::keygen::write_texts(&dir, &server_text, &client_text, args.force)?;
             say(format_args!(
                 "wrote {} (secret, mode 0600)",
                 server_path.display()
@@ -273,7 +287,7 @@ fn keygen(args: KeygenArgs) -> Result<(), Error> {
             ))?;
         }
         None => {
-            let text = crate::keygen::render(&server, &server.client_key());
+            let text = crate::keygen::render_texts(&server_text, &client_text);
             say(format_args!("{}", text.trim_end()))?;
         }
     }
@@ -292,6 +306,21 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, Error> {
 fn server(args: ServerArgs) -> Result<(), Error> {
     let registry = load_registry(args.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &args.stack)?;
+    if stack.has_seaside() {
+        let path = args.key.as_ref().ok_or_else(|| {
+            Error::msg(format!(
+                "stack {:?} contains seaside and needs a seaside server key: pass --key FILE \
+                 (upstream's SEASIDE_PRIVATE_KEY, or `echotest keygen --seaside`)",
+                stack.spec()
+            ))
+        })?;
+        let setup =
+            ServerSetup::seaside(stack, config_from_env()?, read_seaside_server_key(path)?)?;
+        let addr = listen_addr(&args.listen)?;
+        return with_runtime!(args.runtime, |rt| rt
+            .block_on(serve(rt, setup, addr))
+            .map_err(runtime_failed)?);
+    }
     let key = match (&args.key, stack.has_port()) {
         (Some(path), true) => Some(read_server_key(path)?),
         (Some(_), false) => {
@@ -357,11 +386,23 @@ fn client(args: ClientArgs) -> Result<(), Error> {
     let (spec, addr) = client_target(&args.target, args.stack.as_deref())?;
     let registry = load_registry(args.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &spec)?;
-    let key = match (&args.key, stack.has_port()) {
-        (Some(path), true) => Some(read_client_key(path)?),
-        _ => None,
+    let setup = if stack.has_seaside() {
+        let path = args.key.as_ref().ok_or_else(|| {
+            Error::msg(format!(
+                "stack {:?} contains seaside and needs the listener's seaside key: pass --key \
+                 FILE (a certificate's typhoon_public, or `echotest keygen --seaside`)",
+                stack.spec()
+            ))
+        })?;
+        let key = read_seaside_client_key(path)?;
+        ClientSetup::seaside(stack, config_from_env()?, key, args.token.clone())?
+    } else {
+        let key = match (&args.key, stack.has_port()) {
+            (Some(path), true) => Some(read_client_key(path)?),
+            _ => None,
+        };
+        ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?
     };
-    let setup = ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?;
     if args.messages.iter().any(String::is_empty) {
         return Err(Error::msg("--message must not be empty"));
     }
@@ -408,7 +449,7 @@ async fn talk<R: Runtime>(
     let mut client = Client::connect(runtime, &setup, &addr).await?;
     let stack = setup.stack();
     match client.user_id() {
-        Some(id) if stack.has_port() => say(format_args!(
+        Some(id) if stack.has_port() || stack.has_seaside() => say(format_args!(
             "connected to {} over {} as user {id}",
             client.peer_addr(),
             stack.spec()

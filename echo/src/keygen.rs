@@ -25,13 +25,25 @@ pub fn generate() -> Result<ServerKey, Error> {
     Ok(ServerKey::generate(&mut rng))
 }
 
+/// A fresh seaside listener key (upstream's 40-byte form), drawn the same way.
+pub fn generate_seaside() -> Result<port_core::seaside::ServerKey, Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| Error::msg(format!("no entropy from the operating system: {e}")))?;
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    Ok(port_core::seaside::ServerKey::generate(&mut rng))
+}
+
 /// The keygen output for stdout: the client key first, then the secret, each labelled.
 pub fn render(server: &ServerKey, client: &ClientKey) -> String {
+    render_texts(&server.to_text(), &client.to_text())
+}
+
+/// [`render`] for keys already in text form (either profile).
+pub fn render_texts(server: &str, client: &str) -> String {
     format!(
-        "# client key (public: give it to clients, `echotest client --key FILE`)\n{}\n\
-         # server key (SECRET: keep it on the server only, `echotest server --key FILE`)\n{}\n",
-        client.to_text(),
-        server.to_text()
+        "# client key (public: give it to clients, `echotest client --key FILE`)\n{client}\n\
+         # server key (SECRET: keep it on the server only, `echotest server --key FILE`)\n{server}\n"
     )
 }
 
@@ -40,6 +52,21 @@ pub fn render(server: &ServerKey, client: &ClientKey) -> String {
 pub fn write_files(
     dir: &Path,
     server: &ServerKey,
+    overwrite: bool,
+) -> Result<(PathBuf, PathBuf), Error> {
+    write_texts(
+        dir,
+        &server.to_text(),
+        &server.client_key().to_text(),
+        overwrite,
+    )
+}
+
+/// [`write_files`] for keys already in text form (either profile).
+pub fn write_texts(
+    dir: &Path,
+    server_text: &str,
+    client_text: &str,
     overwrite: bool,
 ) -> Result<(PathBuf, PathBuf), Error> {
     fs::create_dir_all(dir)
@@ -56,8 +83,8 @@ pub fn write_files(
             }
         }
     }
-    write_key(&server_path, &server.to_text(), 0o600)?;
-    write_key(&client_path, &server.client_key().to_text(), 0o644)?;
+    write_key(&server_path, server_text, 0o600)?;
+    write_key(&client_path, client_text, 0o644)?;
     Ok((server_path, client_path))
 }
 

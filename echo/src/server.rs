@@ -114,11 +114,19 @@ impl<R: Runtime> Server<R> {
                     continue;
                 }
             };
-            let user_id = self.next_user.fetch_add(1, Ordering::Relaxed);
-            let (peer, token_len, decided) = {
+            let (peer, token_len, decided, assigned) = {
                 let view = R::incoming(&incoming);
-                (view.peer_addr(), view.token().len(), view.needs_decision())
+                let assigned = view.assigned_user_id();
+                (
+                    view.peer_addr(),
+                    view.token().len(),
+                    view.needs_decision(),
+                    assigned,
+                )
             };
+            // A seaside session's user id is the port of its per-user socket.
+            let user_id =
+                assigned.map_or_else(|| self.next_user.fetch_add(1, Ordering::Relaxed), u32::from);
             let stream = match R::accept_incoming(incoming, user_id) {
                 Ok(stream) => stream,
                 Err(e) => {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use port_core::{
     ClientConfig, ClientKey, Config, Event, Seed, ServerConfig, ServerKey, Session, Side, Status,
+    seaside,
 };
 use port_driver::SessionFactory;
 use stack::{LayerContext, Registry};
@@ -20,6 +21,8 @@ use crate::error::Error;
 
 /// The name of the PORT layer: a stack containing it needs keys.
 pub const PORT_LAYER: &str = "port";
+/// The name of the seaside layer (upstream SeasideVPN's PORT): it needs seaside keys.
+pub const SEASIDE_LAYER: &str = "seaside";
 
 /// The built-in registry, plus the stack files on the search path and, if given, `extra`.
 pub fn load_registry(extra: Option<&Path>) -> Result<Registry, Error> {
@@ -72,6 +75,11 @@ impl StackChoice {
     /// True if the stack holds a PORT layer, which needs keys.
     pub fn has_port(&self) -> bool {
         self.layers.iter().any(|layer| layer == PORT_LAYER)
+    }
+
+    /// True if the stack holds a seaside layer, which needs seaside keys.
+    pub fn has_seaside(&self) -> bool {
+        self.layers.iter().any(|layer| layer == SEASIDE_LAYER)
     }
 
     fn build(&self, context: &LayerContext) -> Result<Box<dyn Session + Send>, Error> {
@@ -127,6 +135,30 @@ pub fn read_client_key(path: &Path) -> Result<ClientKey, Error> {
         .map_err(|e| Error::msg(format!("bad client key file {}: {e}", path.display())))
 }
 
+/// Reads a seaside listener key file (standard base64 of 40 bytes, as upstream's
+/// `SEASIDE_PRIVATE_KEY` holds it, or as `echotest keygen --seaside` writes it).
+pub fn read_seaside_server_key(path: &Path) -> Result<seaside::ServerKey, Error> {
+    let line = key_line(path, "seaside server key")?;
+    seaside::ServerKey::from_text(&line).map_err(|e| {
+        Error::msg(format!(
+            "bad seaside server key file {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Reads a seaside client key file (standard base64 of 40 bytes, as an upstream certificate's
+/// `typhoon_public` holds it, or as `echotest keygen --seaside` writes it).
+pub fn read_seaside_client_key(path: &Path) -> Result<seaside::ClientKey, Error> {
+    let line = key_line(path, "seaside client key")?;
+    seaside::ClientKey::from_text(&line).map_err(|e| {
+        Error::msg(format!(
+            "bad seaside client key file {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// The PORT configuration from the `PORT_*` environment variables.
 pub fn config_from_env() -> Result<Config, Error> {
     Config::from_env().map_err(|e| Error::msg(format!("bad configuration: {e}")))
@@ -154,6 +186,8 @@ struct Recipe {
     side: Side,
     client: Option<ClientConfig>,
     server: Option<ServerConfig>,
+    seaside_client: Option<seaside::ClientConfig>,
+    seaside_server: Option<seaside::ServerConfig>,
     /// Bounds the TCP connect and the linger after a connection's last handle.
     limit: Duration,
     meter: Option<Meter>,
@@ -166,6 +200,8 @@ impl Recipe {
         let mut context = LayerContext::new(self.side, Instant::now(), unix_now(), fresh_seed()?);
         context.client = self.client.clone();
         context.server = self.server.clone();
+        context.seaside_client = self.seaside_client.clone();
+        context.seaside_server = self.seaside_server.clone();
         let session = self.stack.build(&context)?;
         Ok(match &self.meter {
             Some(meter) => Box::new(Metered::new(session, meter.clone())),
@@ -211,7 +247,29 @@ impl ServerSetup {
             side: Side::Server,
             client: None,
             server,
+            seaside_client: None,
+            seaside_server: None,
             limit,
+            meter: None,
+        };
+        Ok(ServerSetup(recipe.checked()?))
+    }
+
+    /// A server running a stack with a `seaside` layer (upstream SeasideVPN's PORT), with the
+    /// listener key `key`.
+    pub fn seaside(
+        stack: StackChoice,
+        config: Config,
+        key: seaside::ServerKey,
+    ) -> Result<Self, Error> {
+        let recipe = Recipe {
+            stack,
+            side: Side::Server,
+            client: None,
+            server: None,
+            limit: config.handshake_timeout(),
+            seaside_client: None,
+            seaside_server: Some(seaside::ServerConfig::new(config, key)),
             meter: None,
         };
         Ok(ServerSetup(recipe.checked()?))
@@ -282,6 +340,32 @@ impl ClientSetup {
             side: Side::Client,
             client,
             server: None,
+            seaside_client: None,
+            seaside_server: None,
+            limit,
+            meter: None,
+        };
+        Ok(ClientSetup(recipe.checked()?))
+    }
+
+    /// A client running a stack with a `seaside` layer (upstream SeasideVPN's PORT) to the
+    /// listener whose key is `key`, presenting `token` (an upstream certificate's token).
+    pub fn seaside(
+        stack: StackChoice,
+        config: Config,
+        key: seaside::ClientKey,
+        token: impl Into<Bytes>,
+    ) -> Result<Self, Error> {
+        let limit = config.handshake_timeout();
+        let setup = seaside::ClientConfig::new(config, key, token)
+            .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
+        let recipe = Recipe {
+            stack,
+            side: Side::Client,
+            client: None,
+            server: None,
+            seaside_client: Some(setup),
+            seaside_server: None,
             limit,
             meter: None,
         };
@@ -402,5 +486,11 @@ impl Session for Metered {
     }
     fn max_message(&self) -> usize {
         self.inner.max_message()
+    }
+    fn handle_redirected(&mut self, now: Instant) {
+        self.inner.handle_redirected(now);
+    }
+    fn needs_redirect(&self) -> bool {
+        self.inner.needs_redirect()
     }
 }

@@ -395,6 +395,103 @@ fn echo_over(stack: &str, runtime: &str) {
     assert!(log.contains("messages=4"), "{log}");
 }
 
+/// `echotest keygen --seaside` keys (upstream's standard base64 of 40 bytes), a server and a
+/// client over `stack` (which holds `seaside`): the echo crosses the second connection.
+fn echo_seaside(stack: &str, runtime: &str) {
+    let dir = TempDir::new();
+    let out = dir.file("keys");
+    let made = run(&["keygen", "--seaside", "--out", out.to_str().unwrap()]);
+    assert!(made.ok(), "{made:?}");
+    let server_key = out.join("server.key").to_str().unwrap().to_owned();
+    let client_key = out.join("client.key").to_str().unwrap().to_owned();
+    let client_text = std::fs::read_to_string(&client_key).unwrap();
+    let parsed = port_core::seaside::ClientKey::from_text(&client_text).expect("a seaside key");
+    let server_text = std::fs::read_to_string(&server_key).unwrap();
+    let secret = port_core::seaside::ServerKey::from_text(&server_text).expect("a seaside key");
+    assert_eq!(secret.client_key(), parsed);
+    let server = ServerProcess::start(&[
+        "--stack",
+        stack,
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+        "--runtime",
+        runtime,
+    ]);
+    let listen_port: u32 = server.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let result = run(&[
+        "client",
+        "--stack",
+        stack,
+        &server.addr,
+        "--key",
+        &client_key,
+        "--token",
+        "sample user token",
+        "--message",
+        "hello",
+        "--count",
+        "3",
+        "--runtime",
+        runtime,
+    ]);
+    assert!(result.ok(), "{stack} on {runtime}: {result:?}");
+    assert_eq!(result.echoes(), ["hello", "hello", "hello"], "{result:?}");
+    // The user id is the port of the per-user socket, not the listener's.
+    let user_id: u32 = result
+        .stdout
+        .lines()
+        .find_map(|l| l.split(" as user ").nth(1))
+        .unwrap_or_else(|| panic!("no user id: {result:?}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(user_id != 0 && user_id != listen_port, "{user_id}");
+    let log = server.wait_log("connection closed");
+    assert!(log.contains(&format!("user_id={user_id}")), "{log}");
+    assert!(log.contains("messages=3"), "{log}");
+}
+
+#[test]
+fn echo_seaside_on_tokio() {
+    echo_seaside("seaside", "tokio");
+}
+
+#[test]
+fn echo_seaside_on_smol() {
+    echo_seaside("seaside", "smol");
+}
+
+#[test]
+fn echo_frame_over_seaside_on_async_std() {
+    echo_seaside("frame+seaside", "async-std");
+}
+
+#[test]
+fn seaside_needs_a_seaside_key() {
+    let dir = TempDir::new();
+    let (server_key, _) = keys(&dir);
+    // A PORT/1 key is not a seaside key: one clear line naming the expected form.
+    let result = run(&[
+        "server",
+        "--stack",
+        "seaside",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+    ]);
+    let line = result.one_error_line();
+    assert!(
+        line.contains("seaside") && line.contains("base64"),
+        "{line}"
+    );
+    let result = run(&["client", "--stack", "seaside", "127.0.0.1:9"]);
+    let line = result.one_error_line();
+    assert!(line.contains("--key"), "{line}");
+}
+
 #[test]
 fn echo_passthrough_on_tokio() {
     echo_over("passthrough", "tokio");
