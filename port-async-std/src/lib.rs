@@ -119,7 +119,13 @@ pub async fn connect_seaside_on(
         Box::new(seaside::Connection::client(setup, Instant::now(), seed))
             as Box<dyn Session + Send>
     };
-    connect_session_on(runtime, addr, session, limit, SocketOptions::default()).await
+    connect_session_on(runtime, addr, session, limit, seaside_socket_options(limit)).await
+}
+
+/// The seaside wire has no keepalive of its own: like upstream's listener, switch TCP
+/// keepalive on, with `PORT_TIMEOUT` as its idle time, so a vanished peer is noticed.
+fn seaside_socket_options(timeout: Duration) -> SocketOptions {
+    SocketOptions::default().with_tcp_keepalive(timeout)
 }
 
 fn fresh_seed() -> io::Result<port_core::Seed> {
@@ -271,7 +277,13 @@ impl Listener {
             let session = seaside::Connection::server(&server, Instant::now(), fresh_seed()?);
             Ok(Box::new(session) as Box<dyn Session + Send>)
         });
-        Self::bind_sessions_on(runtime, addr, factory, linger, SocketOptions::default())
+        Self::bind_sessions_on(
+            runtime,
+            addr,
+            factory,
+            linger,
+            seaside_socket_options(linger),
+        )
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].

@@ -193,3 +193,70 @@ fn the_per_user_socket_closes_when_nobody_comes_on_smol() {
         );
     });
 }
+
+#[test]
+fn the_per_user_socket_only_takes_the_clients_address_on_smol() {
+    use port_core::Event;
+    use port_core::seaside::Connection;
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+    use std::io::Read;
+    use std::time::Instant;
+
+    smol::block_on(async {
+        let timeout = Duration::from_secs(5);
+        let (addr, _ends) = listener(Smol, timeout);
+        let setup = ClientConfig::new(config(timeout), key().client_key(), "good").unwrap();
+        let mut client = Connection::client(&setup, Instant::now(), [7; 32]);
+        let mut first = smol::net::TcpStream::connect(addr).await.unwrap();
+        first
+            .write_all(&client.poll_transmit(Instant::now()).unwrap())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let port = loop {
+            let n = first.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            client.handle_input(Instant::now(), &buf[..n]);
+            if let Some(Event::Redirect { port }) = client.poll_event() {
+                break port;
+            }
+        };
+        // Someone else (another source address) reaches the port first: turned away at once.
+        let target = SocketAddr::from(([127, 0, 0, 1], port));
+        let refused = smol::unblock(move || {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+            socket.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())?;
+            socket.connect(&target.into())?;
+            let mut intruder: std::net::TcpStream = socket.into();
+            intruder.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut byte = [0u8; 1];
+            Ok::<_, std::io::Error>(intruder.read(&mut byte))
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(refused, Ok(0))
+                || refused
+                    .as_ref()
+                    .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock
+                        && e.kind() != std::io::ErrorKind::TimedOut),
+            "{refused:?}"
+        );
+        // The client's place is still there.
+        let mut second = smol::net::TcpStream::connect(target).await.unwrap();
+        client.handle_redirected(Instant::now());
+        client.send("mine").unwrap();
+        while let Some(bytes) = client.poll_transmit(Instant::now()) {
+            second.write_all(&bytes).await.unwrap();
+        }
+        let echoed = loop {
+            if let Some(Event::Data(m)) = client.poll_event() {
+                break m;
+            }
+            let n = second.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the listener closed the second connection");
+            client.handle_input(Instant::now(), &buf[..n]);
+        };
+        assert_eq!(&echoed[..], b"mine");
+    });
+}

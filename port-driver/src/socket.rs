@@ -30,8 +30,25 @@ impl SocketOptions {
         let sock = SockRef::from(socket);
         sock.set_tcp_nodelay(true)?;
         if let Some(idle) = self.tcp_keepalive {
+            // The kernel counts the idle time in whole seconds and refuses zero.
+            let idle = idle.max(Duration::from_secs(1));
             sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sub_second_keepalive_idle_is_rounded_up_not_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let options = SocketOptions::default().with_tcp_keepalive(Duration::from_millis(300));
+        options.apply(&stream).unwrap();
+        let sock = SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
     }
 }

@@ -110,7 +110,7 @@ pub async fn connect_session(
 /// Connects to an upstream SeasideVPN listener (or a [`Listener::bind_seaside`] one) with the
 /// `seaside` wire profile: the INIT on a first TCP connection, then the session on a second one
 /// to the port the listener names. `PORT_TIMEOUT` (the configuration's handshake timeout)
-/// bounds each connect and the wait for the answer.
+/// bounds each connect and the wait for the answer, and is the TCP keepalive idle time.
 pub async fn connect_seaside(
     addr: impl ToSocketAddrs,
     setup: &seaside::ClientConfig,
@@ -124,9 +124,15 @@ pub async fn connect_seaside(
                 as Box<dyn Session + Send>
         },
         limit,
-        SocketOptions::default(),
+        seaside_socket_options(limit),
     )
     .await
+}
+
+/// The seaside wire has no keepalive of its own: like upstream's listener, switch TCP
+/// keepalive on, with `PORT_TIMEOUT` as its idle time, so a vanished peer is noticed.
+fn seaside_socket_options(timeout: Duration) -> SocketOptions {
+    SocketOptions::default().with_tcp_keepalive(timeout)
 }
 
 fn fresh_seed() -> io::Result<port_core::Seed> {
@@ -262,7 +268,7 @@ impl Listener {
             let session = seaside::Connection::server(&server, Instant::now(), fresh_seed()?);
             Ok(Box::new(session) as Box<dyn Session + Send>)
         });
-        Self::bind_sessions(addr, factory, linger, SocketOptions::default()).await
+        Self::bind_sessions(addr, factory, linger, seaside_socket_options(linger)).await
     }
 
     /// The next client whose token authenticated; see [`port_driver::Listener::accept`].
