@@ -103,6 +103,8 @@
 //! - [`ClientConfig`] / [`ServerConfig`]: per-endpoint setup (the server's holds the replay
 //!   filter shared by its connections).
 //! - [`frame`]: the frame codec on its own, for tools, fuzzing and benchmarks.
+//! - [`seaside`]: a second wire profile, byte-compatible with the PORT of upstream SeasideVPN
+//!   deployments, on the same machinery; PORT/1 stays the default.
 //!
 //! The wire format is specified byte by byte in `docs/PROTOCOL.md` in the repository.
 #![forbid(unsafe_code)]

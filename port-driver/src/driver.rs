@@ -82,6 +82,8 @@ pub(crate) struct Driver<S> {
     /// The session reported `Redirect`: move to `next_socket` once it is there and every
     /// byte meant for the first connection was written.
     redirect_due: bool,
+    /// A failure found while routing events, reported on the next step.
+    failed: Option<Error>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
@@ -112,6 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             redirect,
             next_socket: None,
             redirect_due: false,
+            failed: None,
         };
         runtime.spawn(Box::pin(driver));
     }
@@ -170,6 +173,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             Err(e) => return self.fail(inner, e.into()),
         }
         progress |= self.route_events(inner);
+        if let Some(e) = self.failed.take() {
+            return self.fail(inner, e);
+        }
         if self.next_socket.is_some() && inner.session.is_closed() {
             // The session gave up (its deadline passed, or it was rejected): close the
             // per-user socket or abandon the connect now, not after the FIN linger.
@@ -248,7 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
     }
 
     /// Client: starts the second connection to the port the server named.
-    fn start_redirect(&mut self, inner: &mut Inner, port: u16) {
+    fn start_redirect(&mut self, port: u16) {
         self.redirect_due = true;
         if self.listener.is_some() {
             // Listener side: the per-user socket is already waiting.
@@ -265,8 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
                     io::ErrorKind::Unsupported,
                     "the session asked for a second connection this driver cannot open",
                 );
-                inner.transport_error = Some(e.into());
-                inner.session.close();
+                self.failed = Some(e.into());
             }
         }
     }
@@ -380,7 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
                     inner.received.push_back(message);
                     inner.wake_reader();
                 }
-                Event::Redirect { port } => self.start_redirect(inner, port),
+                Event::Redirect { port } => self.start_redirect(port),
                 Event::Finished => inner.wake_reader(),
                 Event::Closed(reason) => {
                     match reason {

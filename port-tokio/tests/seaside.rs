@@ -224,3 +224,27 @@ async fn a_client_whose_second_connection_fails_reports_it() {
     .expect("no hang");
     assert!(matches!(result, Err(Error::Io(_))), "{:?}", result.err());
 }
+
+#[tokio::test]
+async fn a_driver_without_a_redirector_says_so() {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+
+    let (addr, _ends) = listener(Duration::from_secs(5)).await;
+    let setup =
+        ClientConfig::new(config(Duration::from_secs(5)), key().client_key(), "good").unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let session = Box::new(Connection::client(&setup, Instant::now(), [8; 32]));
+    let result = port_driver::connect_session(
+        &port_tokio::Tokio,
+        tcp.compat(),
+        addr,
+        session,
+        Duration::from_secs(5),
+    )
+    .await;
+    match result {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("connected without a second connection"),
+    }
+}
