@@ -597,6 +597,24 @@ fn connection_seeds(corpus: &mut Corpus) {
     }
 }
 
+/// The seaside target: the genuine client INIT (whole, bytewise, in 13-byte pieces) and a few
+/// lengths of zeros at each stage.
+fn seaside_seeds(corpus: &mut Corpus) {
+    let init = port_fuzz::seaside::genuine_client_init();
+    for (chunk, label) in [(255u8, "whole"), (0, "bytewise"), (13, "by13")] {
+        let mut bytes = vec![0, chunk];
+        bytes.extend_from_slice(&init);
+        corpus.add("seaside", format!("init-{label}"), bytes);
+    }
+    for stage in 0..4u8 {
+        for len in [0usize, 45, 46, 81, 200] {
+            let mut bytes = vec![stage, 7];
+            bytes.resize(2 + len, 0);
+            corpus.add("seaside", format!("zeros-{stage}-{len}"), bytes);
+        }
+    }
+}
+
 /// `-v` anywhere among the arguments: report what each connection seed comes to.
 fn verbose() -> bool {
     std::env::args().skip(1).any(|a| a == "-v")
@@ -613,6 +631,7 @@ fn main() -> ExitCode {
     mutated_seeds(&mut corpus);
     frame_seeds(&mut corpus);
     connection_seeds(&mut corpus);
+    seaside_seeds(&mut corpus);
 
     let mut failed = 0;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

@@ -11,11 +11,13 @@
 //! | `client_init_mutated` | [`client_init::run_mutated`] |
 //! | `server_init` | [`server_init::run`] |
 //! | `connection` | [`sim::run`] |
+//! | `seaside` | [`seaside::run`] |
 #![forbid(unsafe_code)]
 
 pub mod client_init;
 pub mod encode;
 pub mod frames;
+pub mod seaside;
 pub mod server_init;
 pub mod setup;
 pub mod sim;
@@ -24,10 +26,11 @@ pub mod sim;
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the generator.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("frame_decode", frames::run),
     ("client_init", client_init::run),
     ("client_init_mutated", client_init::run_mutated),
     ("server_init", server_init::run),
     ("connection", sim::run),
+    ("seaside", seaside::run),
 ];
