@@ -248,3 +248,42 @@ async fn a_driver_without_a_redirector_says_so() {
         Ok(_) => panic!("connected without a second connection"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_each_get_their_own_per_user_socket() {
+    let (addr, mut ends) = listener(Duration::from_secs(10)).await;
+    // Every client holds its session open until all are connected, so the ids (ports) are
+    // of sockets alive at the same time and must differ.
+    let all_up = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let all_up = all_up.clone();
+        tasks.push(tokio::spawn(async move {
+            let setup =
+                ClientConfig::new(config(Duration::from_secs(10)), key().client_key(), "good")
+                    .unwrap();
+            let mut stream = port_tokio::connect_seaside(addr, &setup).await.unwrap();
+            let message = format!("client {i}").into_bytes();
+            stream.send(message.clone()).await.unwrap();
+            assert_eq!(stream.recv().await.unwrap().unwrap(), message);
+            let user_id = stream.user_id().unwrap();
+            all_up.wait().await;
+            stream.close().await.unwrap();
+            user_id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        40,
+        "two clients shared a per-user socket: {ids:?}"
+    );
+    for _ in 0..40 {
+        assert!(ends.recv().await.unwrap().is_ok());
+    }
+}
