@@ -287,3 +287,57 @@ async fn many_clients_at_once_each_get_their_own_per_user_socket() {
         assert!(ends.recv().await.unwrap().is_ok());
     }
 }
+
+/// A connect that never completes (a second connection whose SYN gets no answer).
+struct Hanging;
+
+impl port_driver::Redirector<tokio_util::compat::Compat<TcpStream>> for Hanging {
+    fn connect(
+        &self,
+        _addr: SocketAddr,
+    ) -> port_driver::BoxFuture<std::io::Result<tokio_util::compat::Compat<TcpStream>>> {
+        Box::pin(std::future::pending())
+    }
+    fn bind_one(
+        &self,
+        _local: std::net::IpAddr,
+        _peer: std::net::IpAddr,
+    ) -> std::io::Result<(
+        u16,
+        port_driver::BoxFuture<std::io::Result<tokio_util::compat::Compat<TcpStream>>>,
+    )> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+#[tokio::test]
+async fn a_second_connect_that_hangs_ends_at_the_handshake_timeout() {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+
+    let timeout = Duration::from_millis(300);
+    let (addr, _ends) = listener(Duration::from_secs(5)).await;
+    let setup = ClientConfig::new(config(timeout), key().client_key(), "good").unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let session = Box::new(Connection::client(&setup, Instant::now(), [9; 32]));
+    let start = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        port_driver::connect_session_with(
+            &port_tokio::Tokio,
+            tcp.compat(),
+            addr,
+            session,
+            timeout,
+            Some(std::sync::Arc::new(Hanging)),
+        ),
+    )
+    .await
+    .expect("the session's deadline ends the wait");
+    assert!(
+        matches!(result, Err(Error::Closed(CloseReason::HandshakeTimeout))),
+        "{:?}",
+        result.err()
+    );
+    // The server INIT came first, then a full timeout for the connect.
+    assert!(start.elapsed() >= timeout, "{:?}", start.elapsed());
+}
