@@ -20,12 +20,8 @@ use crate::handshake::{
     SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
 };
 use crate::keepalive::Keepalive;
-use crate::machinery::{Events, SendQueue, UnitReader, seeded, uniform};
+use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
 use crate::replay::Refusal;
-
-/// Bytes of sealed frames `poll_transmit` builds at most per call: large enough for few
-/// syscalls, small enough that one call never holds much memory.
-const TRANSMIT_BATCH: usize = 128 * 1024;
 
 /// The 32 bytes from which a connection draws all of its randomness (keys, salts, padding,
 /// timers). Give each connection a fresh seed from a CSPRNG; tests use fixed seeds.

@@ -13,3 +13,7 @@ pub(crate) use events::Events;
 pub(crate) use random::{seeded, uniform};
 pub(crate) use send_queue::SendQueue;
 pub(crate) use units::{UnitReader, skip};
+
+/// Bytes of sealed messages `poll_transmit` builds at most per call: large enough for few
+/// syscalls, small enough that one call never holds much memory.
+pub(crate) const TRANSMIT_BATCH: usize = 128 * 1024;

@@ -20,10 +20,7 @@ use crate::config::{Config, Padding};
 use crate::connection::Seed;
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
-use crate::machinery::{Events, SendQueue, UnitReader, seeded, skip, uniform};
-
-/// Bytes of sealed messages `poll_transmit` builds at most per call.
-const TRANSMIT_BATCH: usize = 128 * 1024;
+use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, skip, uniform};
 
 enum Role {
     Client,
