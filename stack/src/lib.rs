@@ -12,7 +12,9 @@
 //! runtime adapters' one driver runs a whole stack exactly as it runs a bare connection.
 //!
 //! Built-in layers: [`Passthrough`](layers::Passthrough) (does nothing: for teaching and
-//! testing the plumbing), [`PortLayer`](layers::PortLayer) (client and server), and
+//! testing the plumbing), [`PortLayer`](layers::PortLayer) (client and server),
+//! [`SeasideLayer`](layers::SeasideLayer) (upstream SeasideVPN's PORT, always the bottom layer:
+//! it reports `Event::Redirect` and the driver moves the stack to a second TCP connection), and
 //! [`Frame`](layers::Frame) (length-prefixed messages over a byte stream).
 #![forbid(unsafe_code)]
 

@@ -22,9 +22,10 @@
 //!
 //! # Built-ins
 //!
-//! [`Registry::with_builtins`] knows the layers `passthrough`, `port` and `frame`, the aliases
-//! `pass` (for `passthrough`) and `framing` (for `frame`), and the stack `secure`
-//! (`port+passthrough`).
+//! [`Registry::with_builtins`] knows the layers `passthrough`, `port`, `seaside` and `frame`,
+//! the aliases `pass` (for `passthrough`) and `framing` (for `frame`), and the stack `secure`
+//! (`port+passthrough`). `seaside` (upstream SeasideVPN's PORT) must be the bottom layer: it
+//! moves to a second TCP connection after its handshake.
 //!
 //! # Stack files
 //!
