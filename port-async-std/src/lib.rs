@@ -5,6 +5,10 @@
 //! the runtime you pick: [`AsyncStd`] (the default of [`connect`] and [`Listener::bind`]) or
 //! [`Smol`] (through [`connect_on`] and [`Listener::bind_on`]). async-std is discontinued
 //! upstream and recommends smol; both are supported and tested.
+//!
+//! [`connect_seaside_on`] and [`Listener::bind_seaside_on`] speak the `seaside` profile
+//! (upstream SeasideVPN's PORT, over two TCP connections); every session these functions run
+//! gets its second connection opened here when it asks for one.
 #![forbid(unsafe_code)]
 
 use std::io;

@@ -4,6 +4,10 @@
 //! `AsyncRead`/`AsyncWrite` on the streams. All protocol logic is in `port-core`, all I/O
 //! logic in `port-driver`.
 //!
+//! [`connect_seaside`] and [`Listener::bind_seaside`] speak the `seaside` profile (upstream
+//! SeasideVPN's PORT, over two TCP connections); every session these functions run gets its
+//! second connection opened here when it asks for one.
+//!
 //! ```no_run
 //! # async fn demo(server_key: port_core::ServerKey) -> Result<(), port_tokio::Error> {
 //! use port_core::{ClientConfig, Config, ServerConfig};
