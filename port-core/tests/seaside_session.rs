@@ -574,3 +574,17 @@ fn after_the_peers_term_and_fin_what_was_queued_still_goes_out() {
     assert_eq!(data_of(&events), [Bytes::from_static(b"last words")]);
     assert_eq!(closed_of(&events), [CloseReason::Local]);
 }
+
+#[test]
+fn an_idle_session_gives_its_buffers_back() {
+    let mut net = Net::new(Decision::Accept(PORT.into()));
+    net.run_whole();
+    for m in messages() {
+        net.client.send(m).unwrap();
+    }
+    net.run(&mut |n| n.min(1000));
+    assert_eq!(net.client_data(), messages());
+    // Everything was delivered and polled: neither side holds an allocation any more.
+    assert_eq!(net.client.buffer_capacity(), 0);
+    assert_eq!(net.server.buffer_capacity(), 0);
+}

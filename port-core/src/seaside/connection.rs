@@ -345,6 +345,11 @@ impl Connection {
             };
             if let Some(unit) = self.rx.fill(&mut data, need) {
                 self.on_unit(now, unit);
+                if self.rx.is_empty() {
+                    // Units are copied out as they complete; letting the allocation go means
+                    // a session that fell silent pins none (the next unit allocates anew).
+                    self.rx.release();
+                }
             }
         }
     }
@@ -363,7 +368,23 @@ impl Connection {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+        let event = self.events.pop();
+        if event.is_none() {
+            // Drained: an idle session keeps no queue allocation.
+            self.events.release();
+            self.queue.release_if_empty();
+        }
+        event
+    }
+
+    /// Heap bytes reserved by the session's own buffers (receive, transmit, the event and send
+    /// queues), used or not. Every one is given back once drained, so an idle session that
+    /// was polled reports 0.
+    pub fn buffer_capacity(&self) -> usize {
+        self.rx.capacity()
+            + self.tx.capacity()
+            + self.events.capacity() * std::mem::size_of::<Event>()
+            + self.queue.messages.capacity() * std::mem::size_of::<Bytes>()
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
