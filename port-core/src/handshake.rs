@@ -5,7 +5,7 @@
 //! written down there too.
 
 use rand_core::Rng;
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::StaticSecret;
 
 use crate::config::{MAX_PADDING, MIN_FRAME_PAYLOAD};
 use crate::crypto::{self, Aead, KEY_LEN, SessionInput, SessionKeys, TAG_LEN};
@@ -163,8 +163,8 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
 ) -> Option<(Vec<u8>, ClientInitiator)> {
     let salt: [u8; SALT_LEN] = random_array(rng);
     let ephemeral = StaticSecret::from(random_array::<32, _>(rng));
-    let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
-    let es = server.dh(&ephemeral)?;
+    let (ephemeral_public, es) = server.public_and_dh(&ephemeral);
+    let es = es?;
     let masked = crypto::xor32(&ephemeral_public, &crypto::client_mask(key.seed(), &salt));
     let mut aead = Aead::new(&crypto::init_key(
         key.seed(),
@@ -261,8 +261,8 @@ impl InitPrefix {
     ) -> Option<ServerResponder> {
         let transcript = *self.transcript.finalize().as_bytes();
         let ephemeral = StaticSecret::from(random_array::<32, _>(rng));
-        let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
-        let ee = self.ephemeral_point.dh(&ephemeral)?;
+        let (ephemeral_public, ee) = self.ephemeral_point.public_and_dh(&ephemeral);
+        let ee = ee?;
         let masked = crypto::xor32(
             &ephemeral_public,
             &crypto::server_mask(key.seed(), &transcript),

@@ -32,6 +32,39 @@ fn contributory(shared: MontgomeryPoint) -> Option<[u8; 32]> {
     (bytes != [0u8; 32]).then_some(bytes)
 }
 
+/// A product before its conversion to a u-coordinate: the Edwards route leaves one field
+/// inversion to do, which can be shared with another product's.
+enum Product {
+    Edwards(EdwardsPoint),
+    Montgomery(MontgomeryPoint),
+}
+
+impl Product {
+    fn shared(self) -> Option<[u8; 32]> {
+        contributory(match self {
+            Product::Edwards(point) => point.to_montgomery(),
+            Product::Montgomery(u) => u,
+        })
+    }
+
+    /// The public key of `secret` and this product of it, with one inversion for both where
+    /// the product is in Edwards form: a handshake side needs its ephemeral public key and a
+    /// shared secret of the same scalar at the same moment, and each inversion costs about a
+    /// tenth of a multiplication.
+    fn with_public(self, secret: &StaticSecret) -> ([u8; 32], Option<[u8; 32]>) {
+        let public = EdwardsPoint::mul_base_clamped(secret.to_bytes());
+        match self {
+            Product::Edwards(shared) => {
+                // Batch inversion skips a zero denominator (the identity, from a low-order
+                // peer), so the public key comes out right in every case.
+                let both = EdwardsPoint::to_montgomery_batch(&[public, shared]);
+                (both[0].to_bytes(), contributory(both[1]))
+            }
+            Product::Montgomery(u) => (public.to_montgomery().to_bytes(), contributory(u)),
+        }
+    }
+}
+
 impl PeerPoint {
     /// Decodes `u` (any 32 bytes).
     pub(crate) fn new(u: &[u8; 32]) -> PeerPoint {
@@ -43,13 +76,22 @@ impl PeerPoint {
         }
     }
 
+    fn product(&self, secret: &StaticSecret) -> Product {
+        let k = secret.to_bytes();
+        match &self.edwards {
+            Some(point) => Product::Edwards(point.mul_clamped(k)),
+            None => Product::Montgomery(self.u.mul_clamped(k)),
+        }
+    }
+
     /// X25519 of `secret` and this point; `None` when the result is all zeros.
     pub(crate) fn dh(&self, secret: &StaticSecret) -> Option<[u8; 32]> {
-        let k = secret.to_bytes();
-        contributory(match &self.edwards {
-            Some(point) => point.mul_clamped(k).to_montgomery(),
-            None => self.u.mul_clamped(k),
-        })
+        self.product(secret).shared()
+    }
+
+    /// `secret`'s public key, and X25519 of `secret` and this point (`None` when all zeros).
+    pub(crate) fn public_and_dh(&self, secret: &StaticSecret) -> ([u8; 32], Option<[u8; 32]>) {
+        self.product(secret).with_public(secret)
     }
 
     /// True when every clamped scalar gives the all-zero result: the point is of low order.
@@ -85,10 +127,9 @@ impl ServerPoint {
         &self.point
     }
 
-    /// X25519 of `secret` and the server key; `None` when the result is all zeros.
-    pub(crate) fn dh(&self, secret: &StaticSecret) -> Option<[u8; 32]> {
+    fn product(&self, secret: &StaticSecret) -> Product {
         if !self.used.swap(true, Ordering::Relaxed) {
-            return self.point.dh(secret);
+            return self.point.product(secret);
         }
         let table = self.table.get_or_init(|| {
             self.point
@@ -96,9 +137,14 @@ impl ServerPoint {
                 .map(|point| Box::new(EdwardsBasepointTable::create(&point)))
         });
         match table {
-            Some(table) => contributory(table.mul_base_clamped(secret.to_bytes()).to_montgomery()),
-            None => self.point.dh(secret),
+            Some(table) => Product::Edwards(table.mul_base_clamped(secret.to_bytes())),
+            None => self.point.product(secret),
         }
+    }
+
+    /// `secret`'s public key, and X25519 of `secret` and the server key (`None` when all zeros).
+    pub(crate) fn public_and_dh(&self, secret: &StaticSecret) -> ([u8; 32], Option<[u8; 32]>) {
+        self.product(secret).with_public(secret)
     }
 }
 
@@ -156,8 +202,8 @@ mod tests {
             let point = PeerPoint::new(&u);
             assert_eq!(point.dh(&secret), reference(&[9u8; 32], &u), "{u:02x?}");
             let server = ServerPoint::new(&u);
-            assert_eq!(server.dh(&secret), reference(&[9u8; 32], &u));
-            assert_eq!(server.dh(&secret), reference(&[9u8; 32], &u));
+            assert_eq!(server.public_and_dh(&secret).1, reference(&[9u8; 32], &u));
+            assert_eq!(server.public_and_dh(&secret).1, reference(&[9u8; 32], &u));
         }
         assert!(PeerPoint::new(&[0u8; 32]).is_low_order());
         assert!(PeerPoint::new(&LOW_ORDER[2]).is_low_order());
@@ -187,17 +233,45 @@ mod tests {
         for i in 0..4u8 {
             let secret = [i.wrapping_mul(37).wrapping_add(1); 32];
             assert_eq!(
-                server.dh(&StaticSecret::from(secret)),
+                server.public_and_dh(&StaticSecret::from(secret)).1,
                 reference(&secret, &u)
             );
         }
         assert!(format!("{server:?}").contains("table: true"));
     }
 
+    /// What `public_and_dh` must give: x25519-dalek's public key and its shared secret.
+    fn reference_pair(secret: &[u8; 32], u: &[u8; 32]) -> ([u8; 32], Option<[u8; 32]>) {
+        let public = PublicKey::from(&StaticSecret::from(*secret)).to_bytes();
+        (public, reference(secret, u))
+    }
+
+    #[test]
+    fn public_and_dh_shares_an_inversion_without_changing_either_answer() {
+        let secret = [0x5au8; 32];
+        // A curve point, a twist point (the ladder route) and every low-order point (the
+        // product is the identity: a zero denominator in the batch).
+        let mut twist = [0u8; 32];
+        twist[0] = 2;
+        let on_curve = PublicKey::from(&StaticSecret::from([3u8; 32])).to_bytes();
+        for u in LOW_ORDER.iter().chain([&on_curve, &twist]) {
+            let want = reference_pair(&secret, u);
+            assert_eq!(
+                PeerPoint::new(u).public_and_dh(&StaticSecret::from(secret)),
+                want
+            );
+            let server = ServerPoint::new(u);
+            for _ in 0..2 {
+                assert_eq!(server.public_and_dh(&StaticSecret::from(secret)), want);
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn any_bytes_give_x25519s_answer(secret: [u8; 32], u: [u8; 32]) {
             prop_assert_eq!(PeerPoint::new(&u).dh(&StaticSecret::from(secret)), reference(&secret, &u));
+            prop_assert_eq!(PeerPoint::new(&u).public_and_dh(&StaticSecret::from(secret)), reference_pair(&secret, &u));
         }
 
         #[test]
@@ -206,8 +280,9 @@ mod tests {
             let server = ServerPoint::new(&u);
             let want = reference(&secret, &u);
             prop_assert_eq!(PeerPoint::new(&u).dh(&StaticSecret::from(secret)), want);
-            prop_assert_eq!(server.dh(&StaticSecret::from(secret)), want);
-            prop_assert_eq!(server.dh(&StaticSecret::from(secret)), want);
+            prop_assert_eq!(server.public_and_dh(&StaticSecret::from(secret)).1, want);
+            prop_assert_eq!(server.public_and_dh(&StaticSecret::from(secret)).1, want);
+            prop_assert_eq!(server.public_and_dh(&StaticSecret::from(secret)), reference_pair(&secret, &u));
         }
     }
 }

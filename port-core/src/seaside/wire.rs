@@ -13,7 +13,7 @@
 //! | TERM | `seal(flags, 0 u16, tail_len u16) ‖ tail` |
 
 use rand_core::CryptoRng;
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::StaticSecret;
 
 use super::crypto::{self, OVERHEAD, Sealer};
 use super::keys::{ClientKey, SEED_LEN, ServerKey};
@@ -110,8 +110,8 @@ pub fn client_init<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Option<ClientInit> {
     let token_len = u16::try_from(token.len().checked_add(OVERHEAD)?).ok()?;
-    let e_pub = PublicKey::from(ephemeral).to_bytes();
-    let shared = PeerPoint::new(key.public()).dh(ephemeral)?;
+    let (e_pub, shared) = PeerPoint::new(key.public()).public_and_dh(ephemeral);
+    let shared = shared?;
     let session_key = crypto::session_key(&shared, &e_pub, key.public());
     let sealer = Sealer::new(&session_key);
     let mut n = [0u8; 2];
