@@ -1,37 +1,22 @@
 //! `echotest keygen`: a fresh server key from the operating system's entropy, and its client
 //! key.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use port_core::{ClientKey, ServerKey};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
 use crate::error::Error;
 
-/// File name of the server's secret key inside the output directory.
-pub const SERVER_KEY_FILE: &str = "server.key";
-/// File name of the client key inside the output directory.
-pub const CLIENT_KEY_FILE: &str = "client.key";
+pub use stack::keyfile::{CLIENT_KEY_FILE, SERVER_KEY_FILE};
 
-/// A fresh server key: 32 bytes from `getrandom` seed a ChaCha20 generator that draws it.
+/// A fresh server key from the operating system's entropy.
 pub fn generate() -> Result<ServerKey, Error> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::msg(format!("no entropy from the operating system: {e}")))?;
-    let mut rng = ChaCha20Rng::from_seed(seed);
-    Ok(ServerKey::generate(&mut rng))
+    stack::keyfile::generate().map_err(Error::msg)
 }
 
 /// A fresh seaside listener key (upstream's 40-byte form), drawn the same way.
 pub fn generate_seaside() -> Result<port_core::seaside::ServerKey, Error> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::msg(format!("no entropy from the operating system: {e}")))?;
-    let mut rng = ChaCha20Rng::from_seed(seed);
-    Ok(port_core::seaside::ServerKey::generate(&mut rng))
+    stack::keyfile::generate_seaside().map_err(Error::msg)
 }
 
 /// The keygen output for stdout: the client key first, then the secret, each labelled.
@@ -54,12 +39,7 @@ pub fn write_files(
     server: &ServerKey,
     overwrite: bool,
 ) -> Result<(PathBuf, PathBuf), Error> {
-    write_texts(
-        dir,
-        &server.to_text(),
-        &server.client_key().to_text(),
-        overwrite,
-    )
+    stack::keyfile::write_files(dir, server, overwrite).map_err(Error::msg)
 }
 
 /// [`write_files`] for keys already in text form (either profile).
@@ -69,49 +49,7 @@ pub fn write_texts(
     client_text: &str,
     overwrite: bool,
 ) -> Result<(PathBuf, PathBuf), Error> {
-    fs::create_dir_all(dir)
-        .map_err(|e| Error::msg(format!("cannot create directory {}: {e}", dir.display())))?;
-    let server_path = dir.join(SERVER_KEY_FILE);
-    let client_path = dir.join(CLIENT_KEY_FILE);
-    if !overwrite {
-        for path in [&server_path, &client_path] {
-            if path.exists() {
-                return Err(Error::msg(format!(
-                    "{} already exists (pass --force to replace it)",
-                    path.display()
-                )));
-            }
-        }
-    }
-    write_key(&server_path, server_text, 0o600)?;
-    write_key(&client_path, client_text, 0o644)?;
-    Ok((server_path, client_path))
-}
-
-fn write_key(path: &Path, line: &str, mode: u32) -> Result<(), Error> {
-    let fail = |e: io::Error| Error::msg(format!("cannot write {}: {e}", path.display()));
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(mode);
-        let mut file = options.open(path).map_err(fail)?;
-        // `mode` only applies to a file this call created; tighten a replaced one too.
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(fail)?;
-        file.write_all(format!("{line}\n").as_bytes())
-            .map_err(fail)?;
-        file.sync_all().map_err(fail)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = mode;
-        let mut file = options.open(path).map_err(fail)?;
-        file.write_all(format!("{line}\n").as_bytes())
-            .map_err(fail)?;
-        file.sync_all().map_err(fail)
-    }
+    stack::keyfile::write_texts(dir, server_text, client_text, overwrite).map_err(Error::msg)
 }
 
 #[cfg(test)]

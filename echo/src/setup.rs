@@ -2,7 +2,6 @@
 //! registry), the keys (from files), the PORT configuration, and a factory that builds one
 //! [`Session`] per connection.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -100,63 +99,26 @@ impl std::fmt::Debug for StackChoice {
     }
 }
 
-/// Reads the one key line of a key file: blank lines and lines starting with `#` are skipped.
-fn key_line(path: &Path, what: &str) -> Result<String, Error> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| Error::msg(format!("cannot read {what} file {}: {e}", path.display())))?;
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'));
-    match (lines.next(), lines.next()) {
-        (Some(line), None) => Ok(line.to_owned()),
-        (None, _) => Err(Error::msg(format!(
-            "bad {what} file {}: it holds no key",
-            path.display()
-        ))),
-        (Some(_), Some(_)) => Err(Error::msg(format!(
-            "bad {what} file {}: expected one key line, found several",
-            path.display()
-        ))),
-    }
-}
-
 /// Reads a server key file (a `port1-secret:` line, as `echotest keygen` writes it).
 pub fn read_server_key(path: &Path) -> Result<ServerKey, Error> {
-    let line = key_line(path, "server key")?;
-    ServerKey::from_text(&line)
-        .map_err(|e| Error::msg(format!("bad server key file {}: {e}", path.display())))
+    stack::keyfile::read_server_key(path).map_err(Error::msg)
 }
 
 /// Reads a client key file (a `port1-public:` line, as `echotest keygen` writes it).
 pub fn read_client_key(path: &Path) -> Result<ClientKey, Error> {
-    let line = key_line(path, "client key")?;
-    ClientKey::from_text(&line)
-        .map_err(|e| Error::msg(format!("bad client key file {}: {e}", path.display())))
+    stack::keyfile::read_client_key(path).map_err(Error::msg)
 }
 
 /// Reads a seaside listener key file (standard base64 of 40 bytes, as upstream's
 /// `SEASIDE_PRIVATE_KEY` holds it, or as `echotest keygen --seaside` writes it).
 pub fn read_seaside_server_key(path: &Path) -> Result<seaside::ServerKey, Error> {
-    let line = key_line(path, "seaside server key")?;
-    seaside::ServerKey::from_text(&line).map_err(|e| {
-        Error::msg(format!(
-            "bad seaside server key file {}: {e}",
-            path.display()
-        ))
-    })
+    stack::keyfile::read_seaside_server_key(path).map_err(Error::msg)
 }
 
 /// Reads a seaside client key file (standard base64 of 40 bytes, as an upstream certificate's
 /// `typhoon_public` holds it, or as `echotest keygen --seaside` writes it).
 pub fn read_seaside_client_key(path: &Path) -> Result<seaside::ClientKey, Error> {
-    let line = key_line(path, "seaside client key")?;
-    seaside::ClientKey::from_text(&line).map_err(|e| {
-        Error::msg(format!(
-            "bad seaside client key file {}: {e}",
-            path.display()
-        ))
-    })
+    stack::keyfile::read_seaside_client_key(path).map_err(Error::msg)
 }
 
 /// The PORT configuration from the `PORT_*` environment variables.

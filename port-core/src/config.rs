@@ -389,6 +389,13 @@ impl Config {
         validate(builder.cfg, &raw)
     }
 
+    /// The name of every `PORT_*` variable [`Config::from_vars`] recognises, in the order
+    /// they are applied; an application reading settings from elsewhere (a file, say) can
+    /// tell a misspelt name from a real one.
+    pub fn variables() -> impl Iterator<Item = &'static str> {
+        Setting::ALL.into_iter().map(Setting::var)
+    }
+
     /// Builds a configuration from the process environment.
     ///
     /// Equivalent to [`Config::from_vars`] over the environment variables.
@@ -833,6 +840,20 @@ mod tests {
 
     fn from_one(name: &str, value: &str) -> Result<Config, ConfigError> {
         Config::from_vars([(name, value)])
+    }
+
+    #[test]
+    fn every_listed_variable_is_recognised() {
+        let names: Vec<_> = Config::variables().collect();
+        assert_eq!(names.len(), Setting::ALL.len());
+        assert!(names.contains(&"PORT_TAIL_LENGTH") && names.contains(&"PORT_TIMEOUT"));
+        for name in names {
+            // A recognised name with a malformed value is an error; an unknown one is ignored.
+            assert!(
+                Config::from_vars([(name, "not a value")]).is_err(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -16,9 +16,12 @@
 //! [`SeasideLayer`](layers::SeasideLayer) (upstream SeasideVPN's PORT, always the bottom layer:
 //! it reports `Event::Redirect` and the driver moves the stack to a second TCP connection), and
 //! [`Frame`](layers::Frame) (length-prefixed messages over a byte stream).
+//!
+//! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes.
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod keyfile;
 mod layer;
 pub mod layers;
 pub mod registry;

@@ -1,0 +1,722 @@
+//! Settings from three places, in order of precedence: command-line flags, then `PORT_*`
+//! environment variables, then a TOML file (`--config FILE`).
+//!
+//! Each tunnel setting has a flag, a `PORT_TUNNEL_*` variable and a key in the file's
+//! `[server]` or `[client]` table; PORT protocol settings (padding, keepalive, timeouts) come
+//! from the `PORT_*` variables `port_core::Config::from_env` knows, or from the file's `[port]`
+//! table, where `tail_length = 0` stands for `PORT_TAIL_LENGTH=0`. Keys and tokens are only
+//! ever read from files: the settings name the files. Relative paths in the TOML file are
+//! relative to the file's directory, so a config file can sit next to its keys.
+//!
+//! ```toml
+//! log_level = "info"
+//!
+//! [server]
+//! listen = "0.0.0.0:9000"
+//! key_file = "keys/server.key"
+//! forward = "127.0.0.1:22"
+//! tokens_file = "tokens"
+//!
+//! [client]
+//! listen = "127.0.0.1:2222"
+//! server = "port://tunnel.example.org:9000"
+//! key_file = "keys/client.key"
+//! token_file = "token"
+//!
+//! [port]
+//! tail_length = 512
+//! ```
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use port_core::Config;
+use stack::Address;
+
+use crate::error::Error;
+
+/// The prefix of every environment variable read.
+const ENV_PREFIX: &str = "PORT_";
+
+/// Which table of the file a setting lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Section {
+    Top,
+    Server,
+    Client,
+}
+
+impl Section {
+    fn table(self) -> &'static str {
+        match self {
+            Section::Top => "top level",
+            Section::Server => "[server]",
+            Section::Client => "[client]",
+        }
+    }
+}
+
+/// One setting: its flag, its variable, its key in the file.
+struct Field {
+    flag: &'static str,
+    env: &'static str,
+    key: &'static str,
+    section: Section,
+    /// What a valid value looks like, for the missing-setting error.
+    expected: &'static str,
+}
+
+const LOG_LEVEL: Field = Field {
+    flag: "--log-level",
+    env: "PORT_TUNNEL_LOG_LEVEL",
+    key: "log_level",
+    section: Section::Top,
+    expected: "a level (error, warn, info, debug, trace) or tracing directives",
+};
+
+macro_rules! field {
+    ($name:ident, $section:ident, $flag:literal, $env:literal, $key:literal, $expected:literal) => {
+        const $name: Field = Field {
+            flag: $flag,
+            env: $env,
+            key: $key,
+            section: Section::$section,
+            expected: $expected,
+        };
+    };
+}
+
+field!(
+    SERVER_LISTEN,
+    Server,
+    "--listen",
+    "PORT_TUNNEL_LISTEN",
+    "listen",
+    "the HOST:PORT to accept PORT clients on"
+);
+field!(
+    SERVER_KEY,
+    Server,
+    "--key",
+    "PORT_TUNNEL_KEY_FILE",
+    "key_file",
+    "the server key file (server.key from `port-tunnel keygen`)"
+);
+field!(
+    SERVER_FORWARD,
+    Server,
+    "--forward",
+    "PORT_TUNNEL_FORWARD",
+    "forward",
+    "the HOST:PORT each carried connection is forwarded to"
+);
+field!(
+    SERVER_TOKENS,
+    Server,
+    "--tokens",
+    "PORT_TUNNEL_TOKENS_FILE",
+    "tokens_file",
+    "the tokens file"
+);
+field!(
+    CLIENT_LISTEN,
+    Client,
+    "--listen",
+    "PORT_TUNNEL_LISTEN",
+    "listen",
+    "the HOST:PORT to accept local TCP connections on"
+);
+field!(
+    CLIENT_SERVER,
+    Client,
+    "--server",
+    "PORT_TUNNEL_SERVER",
+    "server",
+    "the tunnel server as port://HOST:PORT"
+);
+field!(
+    CLIENT_KEY,
+    Client,
+    "--key",
+    "PORT_TUNNEL_KEY_FILE",
+    "key_file",
+    "the server's client key file (client.key from `port-tunnel keygen`)"
+);
+field!(
+    CLIENT_TOKEN,
+    Client,
+    "--token",
+    "PORT_TUNNEL_TOKEN_FILE",
+    "token_file",
+    "the file holding this client's token"
+);
+
+/// Keys allowed in each table of the file.
+const SERVER_KEYS: [&str; 4] = ["listen", "key_file", "forward", "tokens_file"];
+const CLIENT_KEYS: [&str; 4] = ["listen", "server", "key_file", "token_file"];
+
+/// A value and where it came from (for errors, and to resolve relative paths).
+#[derive(Clone, Debug)]
+struct Value {
+    text: String,
+    origin: String,
+    /// Set for values from the file: relative paths are relative to this directory.
+    base: Option<PathBuf>,
+}
+
+impl Value {
+    fn bad(&self, expected: &str) -> Error {
+        Error::msg(format!(
+            "bad {} {:?}: expected {expected}",
+            self.origin, self.text
+        ))
+    }
+
+    fn path(&self) -> PathBuf {
+        let path = PathBuf::from(&self.text);
+        match &self.base {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path,
+        }
+    }
+}
+
+/// The parsed TOML file.
+#[derive(Clone, Debug, Default)]
+struct FileValues {
+    origin: String,
+    base: PathBuf,
+    log_level: Option<String>,
+    server: HashMap<String, String>,
+    client: HashMap<String, String>,
+    /// `[port]` settings as `(PORT_VARIABLE, value)`.
+    port: Vec<(String, String)>,
+}
+
+/// Everything settings are drawn from besides the flags: the `PORT_*` environment variables
+/// (captured once) and the TOML file, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    env: Vec<(String, String)>,
+    file: Option<FileValues>,
+}
+
+impl Sources {
+    /// The `PORT_*` variables of the process environment and, if given, the TOML file.
+    pub fn gather(config_file: Option<&Path>) -> Result<Sources, Error> {
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            let value = value
+                .into_string()
+                .map_err(|_| Error::msg(format!("bad {name}: expected valid UTF-8 text")))?;
+            env.push((name.to_owned(), value));
+        }
+        let file = match config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::msg(format!("cannot read --config file {}: {e}", path.display()))
+                })?;
+                Some((text, path.to_owned()))
+            }
+            None => None,
+        };
+        Sources::new(env, file.as_ref().map(|(t, p)| (t.as_str(), p.as_path())))
+    }
+
+    /// Sources from explicit variables and file text (`(text, path)`); what
+    /// [`gather`](Self::gather) builds from the process.
+    pub fn new(env: Vec<(String, String)>, file: Option<(&str, &Path)>) -> Result<Sources, Error> {
+        let file = file
+            .map(|(text, path)| parse_file(text, path))
+            .transpose()?;
+        Ok(Sources { env, file })
+    }
+
+    fn env_value(&self, name: &str) -> Option<&str> {
+        // The last occurrence wins, as in the environment itself.
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `field`: the flag, else the variable, else the file.
+    fn lookup(&self, field: &Field, flag: Option<String>) -> Option<Value> {
+        if let Some(text) = flag {
+            return Some(Value {
+                text,
+                origin: field.flag.to_owned(),
+                base: None,
+            });
+        }
+        if let Some(text) = self.env_value(field.env) {
+            return Some(Value {
+                text: text.to_owned(),
+                origin: field.env.to_owned(),
+                base: None,
+            });
+        }
+        let file = self.file.as_ref()?;
+        let text = match field.section {
+            Section::Top => file.log_level.clone(),
+            Section::Server => file.server.get(field.key).cloned(),
+            Section::Client => file.client.get(field.key).cloned(),
+        }?;
+        let origin = format!(
+            "{} in the {} of {}",
+            field.key,
+            field.section.table(),
+            file.origin
+        );
+        Some(Value {
+            text,
+            origin,
+            base: Some(file.base.clone()),
+        })
+    }
+
+    fn require(&self, field: &Field, flag: Option<String>) -> Result<Value, Error> {
+        self.lookup(field, flag).ok_or_else(|| {
+            let table = match field.section {
+                Section::Top => "the top level".to_owned(),
+                section => format!("the {} table", section.table()),
+            };
+            Error::msg(format!(
+                "missing {}: {} (or set {}, or {} in {table} of --config FILE)",
+                field.flag, field.expected, field.env, field.key
+            ))
+        })
+    }
+
+    /// The log filter: `--log-level`, `PORT_TUNNEL_LOG_LEVEL`, `log_level`, else `info`.
+    pub fn log_level(&self, flag: Option<String>) -> (String, String) {
+        match self.lookup(&LOG_LEVEL, flag) {
+            Some(v) => (v.text, v.origin),
+            None => ("info".to_owned(), LOG_LEVEL.flag.to_owned()),
+        }
+    }
+
+    /// The PORT protocol settings: the file's `[port]` table, overridden by `PORT_*`
+    /// variables.
+    pub fn port_config(&self) -> Result<Config, Error> {
+        let file = self.file.iter().flat_map(|f| f.port.iter());
+        let known: Vec<&str> = Config::variables().collect();
+        let env = self
+            .env
+            .iter()
+            .filter(|(name, _)| known.contains(&name.as_str()));
+        Config::from_vars(file.chain(env).map(|(n, v)| (n.as_str(), v.as_str())))
+            .map_err(|e| Error::msg(format!("bad PORT setting: {e}")))
+    }
+}
+
+/// Parses the TOML file, checking every key.
+fn parse_file(text: &str, path: &Path) -> Result<FileValues, Error> {
+    use toml::de::{DeTable, DeValue};
+
+    let origin = path.display().to_string();
+    let doc = DeTable::parse(text).map_err(|e| {
+        let message: String = e.message().chars().filter(|c| !c.is_control()).collect();
+        let line = e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].lines().count().max(1)
+        });
+        Error::msg(format!(
+            "bad --config file {origin}, line {line}: {}",
+            message.trim()
+        ))
+    })?;
+    let mut out = FileValues {
+        base: path.parent().map(Path::to_owned).unwrap_or_default(),
+        origin: origin.clone(),
+        ..FileValues::default()
+    };
+    let scalar = |value: &DeValue<'_>, what: &str, numbers: bool| -> Result<String, Error> {
+        match value {
+            DeValue::String(s) => Ok(s.to_string()),
+            DeValue::Integer(i) if numbers && i.radix() == 10 => Ok(i.as_str().to_owned()),
+            DeValue::Float(f) if numbers => Ok(f.as_str().to_owned()),
+            other => Err(Error::msg(format!(
+                "bad {what} in {origin}: expected {}, found a {}",
+                if numbers {
+                    "a number or a string"
+                } else {
+                    "a string"
+                },
+                other.type_str()
+            ))),
+        }
+    };
+    for (key, value) in doc.get_ref().iter() {
+        let key: &str = key.get_ref();
+        let value = value.get_ref();
+        match key {
+            "log_level" => out.log_level = Some(scalar(value, "log_level", false)?),
+            "server" | "client" | "port" => {
+                let Some(table) = value.as_table() else {
+                    return Err(Error::msg(format!(
+                        "bad {key} in {origin}: expected a table ([{key}])"
+                    )));
+                };
+                for (name, value) in table.iter() {
+                    let name: &str = name.get_ref();
+                    let what = format!("{name} in the [{key}] table");
+                    match key {
+                        "port" => {
+                            let var = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
+                            if !Config::variables().any(|v| v == var) {
+                                let names: Vec<String> = Config::variables()
+                                    .map(|v| v.trim_start_matches(ENV_PREFIX).to_lowercase())
+                                    .collect();
+                                return Err(Error::msg(format!(
+                                    "unknown key {name:?} in the [port] table of {origin} \
+                                     (expected one of {})",
+                                    names.join(", ")
+                                )));
+                            }
+                            let text = scalar(value.get_ref(), &what, true)?;
+                            out.port.push((var, text));
+                        }
+                        _ => {
+                            let (allowed, map) = if key == "server" {
+                                (&SERVER_KEYS, &mut out.server)
+                            } else {
+                                (&CLIENT_KEYS, &mut out.client)
+                            };
+                            if !allowed.contains(&name) {
+                                return Err(Error::msg(format!(
+                                    "unknown key {name:?} in the [{key}] table of {origin} \
+                                     (expected one of {})",
+                                    allowed.join(", ")
+                                )));
+                            }
+                            map.insert(name.to_owned(), scalar(value.get_ref(), &what, false)?);
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(Error::msg(format!(
+                    "unknown key {other:?} in {origin} (expected log_level, [server], [client] \
+                     or [port])"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves a listen address.
+fn listen_addr(value: &Value) -> Result<SocketAddr, Error> {
+    const FORM: &str = "HOST:PORT to listen on (e.g. 127.0.0.1:9000; port 0 picks a free one)";
+    let mut addrs = value.text.to_socket_addrs().map_err(|_| value.bad(FORM))?;
+    addrs.next().ok_or_else(|| value.bad(FORM))
+}
+
+/// Checks a `HOST:PORT` that is resolved at each connect (the forward target).
+fn host_port(value: &Value) -> Result<String, Error> {
+    const FORM: &str = "HOST:PORT with a port in 1..=65535 (e.g. 127.0.0.1:22)";
+    let (host, port) = value.text.rsplit_once(':').ok_or_else(|| value.bad(FORM))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(value.text.clone())
+        }
+        _ => Err(value.bad(FORM)),
+    }
+}
+
+/// Parses the server URL: `port://HOST:PORT`, or a bare `HOST:PORT`.
+fn server_url(value: &Value) -> Result<Address, Error> {
+    const FORM: &str = "port://HOST:PORT (e.g. port://198.51.100.7:9000)";
+    let parsed = if value.text.contains("://") {
+        value.text.parse::<Address>()
+    } else {
+        Address::from_parts("port", &value.text)
+    };
+    match parsed {
+        Ok(address) if address.stack == "port" => Ok(address),
+        Ok(address) => Err(Error::msg(format!(
+            "bad {}: the stack {:?} is not supported here; expected {FORM}",
+            value.origin, address.stack
+        ))),
+        // The text is not repeated: a mistyped address may hold a secret.
+        Err(e) => Err(Error::msg(format!(
+            "bad {}: {e}; expected {FORM}",
+            value.origin
+        ))),
+    }
+}
+
+/// The flags of `port-tunnel server` (each may also come from the environment or the file).
+#[derive(Clone, Debug, Default)]
+pub struct ServerFlags {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--forward`.
+    pub forward: Option<String>,
+    /// `--tokens`.
+    pub tokens: Option<PathBuf>,
+}
+
+/// Everything the server runs with, checked.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Where PORT clients are accepted.
+    pub listen: SocketAddr,
+    /// The server key file.
+    pub key_file: PathBuf,
+    /// Where each carried connection goes (`HOST:PORT`, resolved at each connect).
+    pub forward: String,
+    /// The tokens file; without one, every client holding the client key is accepted.
+    pub tokens_file: Option<PathBuf>,
+    /// PORT protocol settings.
+    pub port: Config,
+}
+
+fn path_of(value: Option<PathBuf>) -> Option<String> {
+    value.map(|p| p.to_string_lossy().into_owned())
+}
+
+impl ServerSettings {
+    /// Resolves the server's settings from `flags` and `sources`.
+    pub fn resolve(flags: ServerFlags, sources: &Sources) -> Result<ServerSettings, Error> {
+        let listen = listen_addr(&sources.require(&SERVER_LISTEN, flags.listen)?)?;
+        let key_file = sources.require(&SERVER_KEY, path_of(flags.key))?.path();
+        let forward = host_port(&sources.require(&SERVER_FORWARD, flags.forward)?)?;
+        let tokens_file = sources
+            .lookup(&SERVER_TOKENS, path_of(flags.tokens))
+            .map(|v| v.path());
+        Ok(ServerSettings {
+            listen,
+            key_file,
+            forward,
+            tokens_file,
+            port: sources.port_config()?,
+        })
+    }
+}
+
+/// The flags of `port-tunnel client` (each may also come from the environment or the file).
+#[derive(Clone, Debug, Default)]
+pub struct ClientFlags {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--server`.
+    pub server: Option<String>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--token`.
+    pub token: Option<PathBuf>,
+}
+
+/// Everything the client runs with, checked.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// Where local TCP connections are accepted.
+    pub listen: SocketAddr,
+    /// The tunnel server.
+    pub server: Address,
+    /// The server's client key file.
+    pub key_file: PathBuf,
+    /// The file holding this client's token.
+    pub token_file: PathBuf,
+    /// PORT protocol settings.
+    pub port: Config,
+}
+
+impl ClientSettings {
+    /// Resolves the client's settings from `flags` and `sources`.
+    pub fn resolve(flags: ClientFlags, sources: &Sources) -> Result<ClientSettings, Error> {
+        let listen = listen_addr(&sources.require(&CLIENT_LISTEN, flags.listen)?)?;
+        let server = server_url(&sources.require(&CLIENT_SERVER, flags.server)?)?;
+        let key_file = sources.require(&CLIENT_KEY, path_of(flags.key))?.path();
+        let token_file = sources.require(&CLIENT_TOKEN, path_of(flags.token))?.path();
+        Ok(ClientSettings {
+            listen,
+            server,
+            key_file,
+            token_file,
+            port: sources.port_config()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    const FILE: &str = r#"
+log_level = "debug"
+[server]
+listen = "127.0.0.1:7000"
+key_file = "keys/server.key"
+forward = "127.0.0.1:22"
+[client]
+listen = "127.0.0.1:7001"
+server = "port://127.0.0.1:7000"
+key_file = "/abs/client.key"
+token_file = "token"
+[port]
+tail_length = 100
+min_next_in = 1.5
+"#;
+
+    fn sources(vars: &[(&str, &str)], file: Option<&str>) -> Result<Sources, Error> {
+        Sources::new(
+            env(vars),
+            file.map(|t| (t, Path::new("/etc/pt/tunnel.toml"))),
+        )
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let s = sources(&[("PORT_TUNNEL_LISTEN", "127.0.0.1:8000")], Some(FILE)).unwrap();
+        let from_env = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
+        assert_eq!(from_env.listen, "127.0.0.1:8000".parse().unwrap());
+        assert_eq!(from_env.forward, "127.0.0.1:22");
+        // Relative paths in the file are relative to the file.
+        assert_eq!(from_env.key_file, Path::new("/etc/pt/keys/server.key"));
+        let flags = ServerFlags {
+            listen: Some("127.0.0.1:9000".into()),
+            key: Some("k".into()),
+            ..ServerFlags::default()
+        };
+        let from_flags = ServerSettings::resolve(flags, &s).unwrap();
+        assert_eq!(from_flags.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(from_flags.key_file, Path::new("k"));
+        let client = ClientSettings::resolve(ClientFlags::default(), &s).unwrap();
+        assert_eq!(client.server.host_port(), "127.0.0.1:7000");
+        assert_eq!(client.key_file, Path::new("/abs/client.key"));
+        assert_eq!(client.token_file, Path::new("/etc/pt/token"));
+        assert_eq!(s.log_level(None).0, "debug");
+        let s = sources(&[("PORT_TUNNEL_LOG_LEVEL", "warn")], Some(FILE)).unwrap();
+        assert_eq!(s.log_level(None).0, "warn");
+        assert_eq!(s.log_level(Some("trace".into())).0, "trace");
+        assert_eq!(sources(&[], None).unwrap().log_level(None).0, "info");
+    }
+
+    #[test]
+    fn port_settings_from_the_file_and_the_environment() {
+        let s = sources(&[], Some(FILE)).unwrap();
+        let config = s.port_config().unwrap();
+        assert_eq!(config.padding().max(), 100);
+        assert_eq!(config.min_next_in(), std::time::Duration::from_millis(1500));
+        let s = sources(&[("PORT_TAIL_LENGTH", "0")], Some(FILE)).unwrap();
+        assert_eq!(s.port_config().unwrap().padding().max(), 0);
+        let e = sources(&[("PORT_TAIL_LENGTH", "x")], None)
+            .unwrap()
+            .port_config()
+            .unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("bad PORT setting: PORT_TAIL_LENGTH"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_settings_name_every_way_to_give_them() {
+        let s = sources(&[], None).unwrap();
+        let e = ServerSettings::resolve(ServerFlags::default(), &s).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "missing --listen: the HOST:PORT to accept PORT clients on (or set \
+             PORT_TUNNEL_LISTEN, or listen in the [server] table of --config FILE)"
+        );
+        let flags = ClientFlags {
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let e = ClientSettings::resolve(flags, &s).unwrap_err();
+        assert!(e.message().starts_with("missing --server"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_the_form() {
+        let s = sources(&[], Some(FILE)).unwrap();
+        let bad = |flags: ServerFlags| ServerSettings::resolve(flags, &s).unwrap_err().to_string();
+        let e = bad(ServerFlags {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        });
+        assert!(
+            e.starts_with("bad --listen \"nowhere\": expected HOST:PORT"),
+            "{e}"
+        );
+        for forward in ["host", "host:0", ":22", "host:99999", "a b:1"] {
+            let e = bad(ServerFlags {
+                forward: Some(forward.into()),
+                ..Default::default()
+            });
+            assert!(e.starts_with("bad --forward"), "{e}");
+            assert!(e.contains("expected HOST:PORT"), "{e}");
+        }
+        let e = sources(&[("PORT_TUNNEL_FORWARD", "x")], Some(FILE)).unwrap();
+        let e = ServerSettings::resolve(ServerFlags::default(), &e).unwrap_err();
+        assert!(
+            e.message().starts_with("bad PORT_TUNNEL_FORWARD \"x\""),
+            "{e}"
+        );
+        let client = |server: &str| {
+            let flags = ClientFlags {
+                server: Some(server.into()),
+                ..Default::default()
+            };
+            ClientSettings::resolve(flags, &s).unwrap_err().to_string()
+        };
+        assert!(client("tls://h:1").contains("\"tls\" is not supported"));
+        assert!(client("port://h").starts_with("bad --server:"));
+        assert!(
+            ClientSettings::resolve(
+                ClientFlags {
+                    server: Some("127.0.0.1:9".into()),
+                    ..Default::default()
+                },
+                &s
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_key_and_the_place() {
+        let e = sources(&[], Some("[server]\nlisten = 1\n")).unwrap_err();
+        assert!(e.message().contains("listen in the [server] table"), "{e}");
+        assert!(e.message().contains("expected a string, found"), "{e}");
+        let e = sources(&[], Some("[server]\nlisten_on = \"x\"\n")).unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("unknown key \"listen_on\" in the [server] table")
+        );
+        let e = sources(&[], Some("[port]\npadding = 3\n")).unwrap_err();
+        assert!(e.message().contains("tail_length"), "{e}");
+        let e = sources(&[], Some("colour = \"red\"\n")).unwrap_err();
+        assert!(e.message().starts_with("unknown key \"colour\""), "{e}");
+        let e = sources(&[], Some("\n\n[server\n")).unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("bad --config file /etc/pt/tunnel.toml, line 3"),
+            "{e}"
+        );
+        let e = sources(&[], Some("server = 3\n")).unwrap_err();
+        assert!(e.message().contains("expected a table"), "{e}");
+    }
+}

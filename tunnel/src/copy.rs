@@ -1,0 +1,133 @@
+//! Carrying one TCP connection over one PORT connection, both ways, with half-close.
+//!
+//! Each direction is one loop that holds at most one read buffer, and waits whenever the
+//! other side is not keeping up, so a slow reader anywhere slows the writer at the far end:
+//!
+//! - TCP → PORT: a read of up to [`READ_CHUNK`] bytes becomes one PORT message. The PORT
+//!   stream's send waits while its send window (256 KiB) is full, and TCP's own window then
+//!   pushes back on the local writer. The message is the read buffer itself (no copy): the
+//!   buffer is split off and frozen, and its memory is reused once the PORT connection has
+//!   sealed it.
+//! - PORT → TCP: each received message is written as it is. While the local socket does not
+//!   drain, no message is taken, the PORT connection's receive window (256 KiB) fills, its
+//!   driver stops reading the server's socket, and TCP pushes back on the far end.
+//!
+//! Half-close: the local side's FIN becomes a TERM after everything queued, and the peer's
+//! TERM becomes a FIN (`shutdown(Write)`) after everything received; each direction ends on
+//! its own, and the carried connection ends when both did. An error in either direction ends
+//! both.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// The largest TCP read, and so the largest PORT message a read becomes. Large enough that a
+/// bulk transfer costs few reads and few messages; PORT splits it into frames itself.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// How long [`close_gently`] waits for the peer's FIN.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// Why a carried connection ended badly, and on which side.
+#[derive(Debug)]
+pub enum CarryError {
+    /// The TCP side failed (a reset, say).
+    Tcp(io::Error),
+    /// The PORT side failed.
+    Port(port_tokio::Error),
+}
+
+impl std::fmt::Display for CarryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CarryError::Tcp(e) => write!(f, "TCP side: {e}"),
+            CarryError::Port(e) => write!(f, "PORT side: {}", crate::error::describe(e)),
+        }
+    }
+}
+
+/// Carries `tcp` over `port` until both directions ended; `tcp_to_port` and `port_to_tcp`
+/// count the payload bytes as they pass.
+pub async fn carry(
+    tcp: TcpStream,
+    port: port_tokio::PortStream,
+    tcp_to_port: &AtomicU64,
+    port_to_tcp: &AtomicU64,
+) -> Result<(), CarryError> {
+    let (tcp_read, tcp_write) = tcp.into_split();
+    let (port_read, port_write) = port.into_split();
+    // `try_join`: an error in one direction drops the other at once instead of leaving it
+    // waiting for a peer that will never speak again.
+    tokio::try_join!(
+        tcp_into_port(tcp_read, port_write, tcp_to_port),
+        port_into_tcp(port_read, tcp_write, port_to_tcp),
+    )?;
+    Ok(())
+}
+
+async fn tcp_into_port(
+    mut tcp: OwnedReadHalf,
+    mut port: port_tokio::WriteHalf,
+    counter: &AtomicU64,
+) -> Result<(), CarryError> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        // Reclaims the buffer in place once the messages split off it were sealed; otherwise
+        // allocates a fresh one (at most one per read of up to READ_CHUNK bytes).
+        buf.reserve(READ_CHUNK);
+        let n = tcp.read_buf(&mut buf).await.map_err(CarryError::Tcp)?;
+        if n == 0 {
+            // FIN from the TCP side: TERM after everything queued.
+            return port
+                .shutdown()
+                .await
+                .map_err(|e| CarryError::Port(port_tokio::Error::Io(std::sync::Arc::new(e))));
+        }
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        port.send(buf.split().freeze())
+            .await
+            .map_err(CarryError::Port)?;
+    }
+}
+
+async fn port_into_tcp(
+    mut port: port_tokio::ReadHalf,
+    mut tcp: OwnedWriteHalf,
+    counter: &AtomicU64,
+) -> Result<(), CarryError> {
+    loop {
+        match port.recv().await.map_err(CarryError::Port)? {
+            Some(message) => {
+                tcp.write_all(&message).await.map_err(CarryError::Tcp)?;
+                counter.fetch_add(message.len() as u64, Ordering::Relaxed);
+            }
+            None => {
+                // The peer's TERM: FIN on the TCP side, after everything received.
+                return tcp.shutdown().await.map_err(CarryError::Tcp);
+            }
+        }
+    }
+}
+
+/// Closes a TCP connection that carried nothing (the tunnel could not be set up) without a
+/// reset: FIN, then what the peer still sends is read and dropped until its FIN, for at most
+/// a few seconds. Dropping a socket with unread bytes would send a RST instead.
+pub async fn close_gently(mut tcp: TcpStream) {
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = tcp.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
+}

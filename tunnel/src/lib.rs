@@ -1,0 +1,58 @@
+//! # tunnel: forward TCP ports over PORT
+//!
+//! The `port-tunnel` binary is a pair of small daemons. The client listens on a local port
+//! and carries every TCP connection it accepts to the server over PORT; the server checks
+//! the client's token and connects each carried connection to one fixed target:
+//!
+//! ```text
+//! app ──TCP──▶ port-tunnel client ══PORT══▶ port-tunnel server ──TCP──▶ target
+//! ```
+//!
+//! ```text
+//! port-tunnel keygen --out keys
+//! echo "$(head -c 24 /dev/urandom | base64) laptop" > tokens     # on the server
+//! head -n1 tokens > token                                        # give it to the client
+//! port-tunnel server --listen 0.0.0.0:9000 --key keys/server.key --forward 127.0.0.1:22 --tokens tokens
+//! port-tunnel client --listen 127.0.0.1:2222 --server port://SERVER:9000 --key keys/client.key --token token
+//! ssh -p 2222 127.0.0.1
+//! ```
+//!
+//! **One PORT connection per TCP connection.** Multiplexing streams over a shared PORT
+//! connection would put every stream behind the slowest one (head-of-line blocking inside
+//! one TCP connection and one send window); the PORT handshake is cheap (one round trip, a
+//! few X25519 operations); and each connection gets its own padding, keepalive schedule and
+//! lifetime, so nothing ties one stream's traffic to another's.
+//!
+//! **Half-close** is carried: the local side's FIN becomes a TERM after the data queued before
+//! it, and the peer's TERM becomes `shutdown(Write)` on the TCP socket, so protocols that end
+//! their request with a FIN and then read the answer work.
+//!
+//! **Backpressure** holds end to end: each direction holds one read buffer of up to 64 KiB,
+//! and PORT's send and receive windows (256 KiB each) make a slow reader on either side stop
+//! the reads at the far end, so memory per carried connection is bounded.
+//!
+//! **Tokens**: the server's `--tokens` file holds one `TOKEN [NAME]` per line (`#`
+//! comments) and is reloaded on SIGHUP; an unknown token is refused with the status
+//! `registration error` ([`server::UNKNOWN_TOKEN`]), an unreachable forward target with
+//! `connection error` ([`server::TARGET_DOWN`]); the client then closes the local connection
+//! with a FIN.
+//!
+//! **Settings** come from flags, else `PORT_TUNNEL_*` and `PORT_*` environment variables, else a
+//! TOML file (`--config FILE`, see [`config`]). SIGINT or SIGTERM stops accepting, gives open
+//! connections up to 30 s to finish, and prints a summary line of connections and bytes.
+//!
+//! Modules: [`config`] (settings), [`tokens`] (token files), [`copy`] (carrying one
+//! connection), [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod copy;
+pub mod error;
+pub mod server;
+pub mod shutdown;
+pub mod summary;
+pub mod tokens;
+
+pub use error::Error;

@@ -1,0 +1,199 @@
+//! The real `port-tunnel` binaries on loopback: data both ways, many connections, half-close,
+//! tokens, keys, SIGHUP, a forward target that is down, and shutdown.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::thread;
+
+use common::*;
+use rustix::process::Signal;
+
+#[test]
+fn megabytes_both_ways_byte_for_byte_and_a_summary_on_sigterm() {
+    let files = Files::new("bulk", "alpha alice", "alpha");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    let data = pattern(1, 6 * 1024 * 1024 + 123);
+    echo_through(client.addr, &data);
+
+    let (status, lines) = client.stop();
+    assert!(status.success(), "{status:?}");
+    let summary = lines
+        .iter()
+        .find(|l| l.starts_with("summary: "))
+        .expect("a summary line");
+    let expected = format!(
+        "1 connections carried (0 ended by an error), 0 refused, 0 failed to start; {n} bytes up, {n} bytes down",
+        n = data.len()
+    );
+    assert!(summary.ends_with(&expected), "{summary}");
+    let (status, lines) = server.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(lines.iter().any(|l| l.contains(&expected)), "{lines:?}");
+}
+
+#[test]
+fn fifty_concurrent_connections() {
+    let files = Files::new("fifty", "alpha", "alpha");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    let addr = client.addr;
+    let threads: Vec<_> = (0..50u64)
+        .map(|i| thread::spawn(move || echo_through(addr, &pattern(100 + i, 200_000 + i as usize))))
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (status, lines) = client.stop();
+    assert!(status.success());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("summary: 50 connections carried (0 ended")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn half_close_is_carried_both_ways() {
+    let files = Files::new("half", "alpha", "alpha");
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = files.server(target.local_addr().unwrap());
+    let client = files.client(server.addr);
+
+    // Client ends its request with a FIN, then reads the answer: the target sees the FIN.
+    let mut app = connect(client.addr);
+    let (mut far, _) = target.accept().unwrap();
+    far.set_read_timeout(Some(HANG)).unwrap();
+    app.write_all(b"request").unwrap();
+    app.shutdown(Shutdown::Write).unwrap();
+    let mut request = Vec::new();
+    far.read_to_end(&mut request).unwrap();
+    assert_eq!(request, b"request");
+    far.write_all(b"answer after the FIN").unwrap();
+    far.shutdown(Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    app.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, b"answer after the FIN");
+
+    // The reverse: the target ends first, the app keeps sending afterwards.
+    let mut app = connect(client.addr);
+    let (mut far, _) = target.accept().unwrap();
+    far.set_read_timeout(Some(HANG)).unwrap();
+    far.write_all(b"banner").unwrap();
+    far.shutdown(Shutdown::Write).unwrap();
+    let mut banner = Vec::new();
+    app.read_to_end(&mut banner).unwrap();
+    assert_eq!(banner, b"banner");
+    let late = pattern(7, 300_000);
+    app.write_all(&late).unwrap();
+    app.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    far.read_to_end(&mut got).unwrap();
+    assert!(
+        got == late,
+        "data after the far side's FIN was not carried intact"
+    );
+}
+
+#[test]
+fn unknown_token_is_refused() {
+    let files = Files::new("unknown", "alpha", "beta");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    expect_clean_close(client.addr);
+    client.wait_log("the server refused: registration error (3)");
+    server.wait_log("unknown token: refused");
+    let (_, lines) = server.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("0 connections carried (0 ended by an error), 1 refused")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn wrong_server_key_fails_with_a_clear_message() {
+    let files = Files::new("wrongkey", "alpha", "alpha");
+    let other = files.dir.join("other");
+    keygen(&other);
+    let server = files.server(echo_target());
+    let client = files.client_with(
+        server.addr,
+        &other.join("client.key"),
+        &[("PORT_TIMEOUT", "2")],
+    );
+    expect_clean_close(client.addr);
+    client.wait_log("is --key the client key of this server");
+    let (_, lines) = client.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("0 refused, 1 failed to start")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn sighup_reloads_the_tokens() {
+    let files = Files::new("sighup", "alpha", "beta");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    expect_clean_close(client.addr);
+    server.wait_log("unknown token: refused");
+
+    fs::write(&files.tokens, "alpha\nbeta bob\n").unwrap();
+    server.signal(Signal::HUP);
+    server.wait_log("tokens reloaded");
+    echo_through(client.addr, b"now beta is listed");
+    server.wait_log("client=bob");
+
+    // A bad file keeps the tokens in force.
+    fs::write(&files.tokens, "beta x y\n").unwrap();
+    server.signal(Signal::HUP);
+    server.wait_log("tokens not reloaded");
+    echo_through(client.addr, b"still listed");
+}
+
+#[test]
+fn forward_target_down_closes_that_connection_only() {
+    let files = Files::new("down", "alpha", "alpha");
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap();
+    let server = files.server(target_addr);
+    let client = files.client(server.addr);
+
+    // One carried connection is up ...
+    let mut open = connect(client.addr);
+    let (far, _) = target.accept().unwrap();
+    let echo = thread::spawn(move || echo_connection(far));
+    // ... then the target stops listening: a new connection is closed cleanly.
+    drop(target);
+    expect_clean_close(client.addr);
+    server.wait_log("forward target unreachable");
+    client.wait_log("connection error (2)");
+
+    // The open one still works.
+    open.write_all(b"still here").unwrap();
+    let mut buf = [0u8; 10];
+    open.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still here");
+    open.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    open.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    echo.join().unwrap();
+
+    // And the target coming back is served again.
+    let target = TcpListener::bind(target_addr).unwrap();
+    thread::spawn(move || {
+        for tcp in target.incoming().flatten() {
+            thread::spawn(move || echo_connection(tcp));
+        }
+    });
+    echo_through(client.addr, &pattern(9, 100_000));
+}
