@@ -64,6 +64,9 @@ pub enum Command {
     /// `port`, then over `port+passthrough`: the handshake, a few echoes, the padding on the
     /// wire and how each side closed. Needs no setup and no files.
     Demo(DemoArgs),
+    /// Run the network-in-chaos scenarios: server and client in two network namespaces
+    /// joined by a fault-injecting bridge (needs root, /dev/net/tun and iproute2).
+    Chaos(crate::chaos::ChaosArgs),
 }
 
 /// Arguments of `echotest keygen`.
@@ -138,6 +141,9 @@ pub struct ClientArgs {
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "warn")]
     pub log_level: String,
+    /// A checked numbered sequence instead of --message or stdin.
+    #[command(flatten)]
+    pub sequence: crate::sequence::SequenceArgs,
 }
 
 /// Arguments of `echotest demo`.
@@ -250,6 +256,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             init_logging(&args.log_level)?;
             demo(args)
         }
+        Command::Chaos(args) => crate::chaos::run(args),
     }
 }
 
@@ -403,6 +410,12 @@ fn client(args: ClientArgs) -> Result<(), Error> {
         };
         ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?
     };
+    if args.sequence.sequence.is_some() {
+        let sequence = args.sequence.clone();
+        return with_runtime!(args.runtime, |rt| rt
+            .block_on(crate::sequence::run(rt, setup, addr, sequence.clone()))
+            .map_err(runtime_failed)?);
+    }
     if args.messages.iter().any(String::is_empty) {
         return Err(Error::msg("--message must not be empty"));
     }

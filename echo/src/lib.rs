@@ -12,14 +12,19 @@
 //!   trait.
 //! - [`runtime`]: tokio (`port-tokio`), smol and async-std (`port-async-std`).
 //! - [`keygen`], [`demo`], [`cli`].
+//! - [`chaos`], [`scenario`], [`sequence`]: the network-in-chaos scenarios (`echotest chaos`)
+//!   and the checked numbered sequence the client sends in them.
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod error;
 pub mod keygen;
 pub mod runtime;
+pub mod scenario;
+pub mod sequence;
 pub mod server;
 pub mod setup;
 

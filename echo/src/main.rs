@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             }
             ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                 eprintln!(
-                    "echotest: missing command: keygen, server, client or demo \
+                    "echotest: missing command: keygen, server, client, demo or chaos \
                      (try `echotest --help`; new here? run `echotest demo`)"
                 );
                 return ExitCode::from(2);

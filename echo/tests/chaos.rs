@@ -1,0 +1,113 @@
+//! The network-in-chaos scenarios through the real binary: each runs `echotest chaos
+//! --scenario NAME --check` (server and client in two namespaces, faults injected by the
+//! bridge) and must pass. They need root, /dev/net/tun and iproute2; without them the binary
+//! fails with one line naming what is missing, and so do these tests.
+
+use std::process::Command;
+
+fn scenario(name: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_echotest"))
+        .args(["chaos", "--scenario", name, "--check"])
+        .output()
+        .expect("run echotest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "chaos {name} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("PASS {name} in")),
+        "no PASS line for {name}:\n{stdout}"
+    );
+    assert!(stdout.contains("chaos: 1 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn ideal() {
+    scenario("ideal");
+}
+
+#[test]
+fn jitter() {
+    scenario("jitter");
+}
+
+#[test]
+fn loss() {
+    scenario("loss");
+}
+
+#[test]
+fn duplicate() {
+    scenario("duplicate");
+}
+
+#[test]
+fn reorder() {
+    scenario("reorder");
+}
+
+#[test]
+fn corrupt() {
+    scenario("corrupt");
+}
+
+#[test]
+fn stale_peer() {
+    let output = Command::new(env!("CARGO_BIN_EXE_echotest"))
+        .args(["chaos", "--scenario", "stale", "--check"])
+        .output()
+        .expect("run echotest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("peer stopped answering keepalives"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the server released the connection"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn tamper() {
+    scenario("tamper");
+}
+
+#[test]
+fn a_bad_spec_names_the_token() {
+    let output = Command::new(env!("CARGO_BIN_EXE_echotest"))
+        .args(["chaos", "--scenario", "ideal", "--netem", "loss lots"])
+        .output()
+        .expect("run echotest");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("\"lots\"") && stderr.contains("loss 30%"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_list_names_every_scenario() {
+    let output = Command::new(env!("CARGO_BIN_EXE_echotest"))
+        .args(["chaos", "--list"])
+        .output()
+        .expect("run echotest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "ideal",
+        "jitter",
+        "loss",
+        "duplicate",
+        "reorder",
+        "corrupt",
+        "stale",
+        "tamper",
+    ] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+}
