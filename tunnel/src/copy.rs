@@ -28,7 +28,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// The largest TCP read, and so the largest PORT message a read becomes. Large enough that a
 /// bulk transfer costs few reads and few messages; PORT splits it into frames itself.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 128 * 1024;
 
 /// How long [`close_gently`] waits for the peer's FIN.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
