@@ -3,12 +3,13 @@
 # server, all on 127.0.0.1, against iperf3 direct in the same run; default padding and
 # padding 0 (PORT_TAIL_LENGTH=0), 128 KiB and 1400-byte writes, 1 and 4 parallel streams.
 #
-#   tunnel/bench/iperf.sh [SECONDS]      (default 5 s per measurement)
+#   tunnel/bench/iperf.sh [SECONDS [ROUNDS]]   (default: 5 s per measurement, 3 rounds)
 #
-# Prints a Markdown table: Gbit/s received, and the tunnel's ratio to direct.
+# Prints a Markdown table: Gbit/s the iperf3 receiver saw, and the tunnel's ratio to direct.
 set -euo pipefail
 
 secs=${1:-5}
+rounds=${2:-3}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v iperf3 >/dev/null || apt-get install -y iperf3 >/dev/null
 command -v jq >/dev/null || apt-get install -y jq >/dev/null
@@ -59,15 +60,8 @@ measure() { # port len streams
         jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100'
 }
 
-declare -A direct
-for len in 128K 1400; do
-    for par in 1 4; do
-        direct[$len,$par]=$(measure "$iperf_port" "$len" "$par")
-    done
-done
-
-echo "| padding | write | streams | direct Gbit/s | tunnel Gbit/s | ratio |"
-echo "|---|---:|---:|---:|---:|---:|"
+# Both tunnel pairs run side by side (only one carries traffic at a time).
+declare -A tunnel_port
 for padding in default 0; do
     envs=()
     [ "$padding" = 0 ] && envs=(PORT_TAIL_LENGTH=0)
@@ -76,16 +70,24 @@ for padding in default 0; do
     server_port=$(port_of "server-$padding")
     launch "client-$padding" env "${envs[@]}" "$bin" client --listen 127.0.0.1:0 \
         --server "port://127.0.0.1:$server_port" --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
-    client_port=$(port_of "client-$padding")
+    tunnel_port[$padding]=$(port_of "client-$padding")
+done
+
+# Each round measures direct and then the tunnel, back to back, so that load from elsewhere
+# hits both sides of a ratio alike; the table shows medians over the rounds.
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
+echo "| padding | write | streams | direct Gbit/s | tunnel Gbit/s | ratio (median of $rounds rounds) |"
+echo "|---|---:|---:|---:|---:|---:|"
+for padding in default 0; do
     for len in 128K 1400; do
         for par in 1 4; do
-            t=$(measure "$client_port" "$len" "$par")
-            d=${direct[$len,$par]}
-            ratio=$(python3 -c "print(f'{$t/$d:.2f}')")
-            echo "| $padding | $len | $par | $d | $t | $ratio |"
+            ds=(); ts=(); rs=()
+            for _ in $(seq "$rounds"); do
+                d=$(measure "$iperf_port" "$len" "$par")
+                t=$(measure "${tunnel_port[$padding]}" "$len" "$par")
+                ds+=("$d"); ts+=("$t"); rs+=("$(python3 -c "print($t/$d)")")
+            done
+            echo "| $padding | $len | $par | $(median "${ds[@]}") | $(median "${ts[@]}") | $(median "${rs[@]}") |"
         done
     done
-    n=${#pids[@]}
-    kill "${pids[n-1]}" "${pids[n-2]}"
-    pids=("${pids[@]:0:n-2}")
 done
