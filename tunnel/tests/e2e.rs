@@ -274,3 +274,20 @@ fn a_slow_reader_stalls_the_writer_on_either_side() {
     drop(server);
     drop(client);
 }
+
+#[test]
+fn an_idle_connection_carries_data_again() {
+    let files = Files::new("idle", "alpha", "alpha");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    let mut app = connect(client.addr);
+    let mut buf = [0u8; 6];
+    app.write_all(b"first!").unwrap();
+    app.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"first!");
+    // Past the second after which an idle direction gives its read buffer back.
+    thread::sleep(std::time::Duration::from_millis(1500));
+    app.write_all(b"again!").unwrap();
+    app.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"again!");
+}
