@@ -7,7 +7,7 @@
 //!   stream's send waits while its send window (256 KiB) is full, and TCP's own window then
 //!   pushes back on the local writer. The message is the read buffer itself (no copy): the
 //!   buffer is split off and frozen, and its memory is reused once the PORT connection has
-//!   sealed it.
+//!   sealed it. A connection idle for a second gives the buffer back until data arrives.
 //! - PORT → TCP: each received message is written as it is. While the local socket does not
 //!   drain, no message is taken, the PORT connection's receive window (256 KiB) fills, its
 //!   driver stops reading the server's socket, and TCP pushes back on the far end.
@@ -28,7 +28,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// The largest TCP read, and so the largest PORT message a read becomes. Large enough that a
 /// bulk transfer costs few reads and few messages; PORT splits it into frames itself.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 128 * 1024;
+
+/// How long a direction waits for data before it gives its read buffer back.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// How long [`close_gently`] waits for the peer's FIN.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -71,16 +74,28 @@ pub async fn carry(
 }
 
 async fn tcp_into_port(
-    mut tcp: OwnedReadHalf,
+    tcp: OwnedReadHalf,
     mut port: port_tokio::WriteHalf,
     counter: &AtomicU64,
 ) -> Result<(), CarryError> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
     loop {
+        if tokio::time::timeout(IDLE_RELEASE, tcp.readable())
+            .await
+            .is_err()
+        {
+            // Idle: an idle carried connection holds no read buffer.
+            buf = BytesMut::new();
+            tcp.readable().await.map_err(CarryError::Tcp)?;
+        }
         // Reclaims the buffer in place once the messages split off it were sealed; otherwise
         // allocates a fresh one (at most one per read of up to READ_CHUNK bytes).
         buf.reserve(READ_CHUNK);
-        let n = tcp.read_buf(&mut buf).await.map_err(CarryError::Tcp)?;
+        let n = match tcp.try_read_buf(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(CarryError::Tcp(e)),
+        };
         if n == 0 {
             // FIN from the TCP side: TERM after everything queued.
             return port

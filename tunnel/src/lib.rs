@@ -27,9 +27,10 @@
 //! it, and the peer's TERM becomes `shutdown(Write)` on the TCP socket, so protocols that end
 //! their request with a FIN and then read the answer work.
 //!
-//! **Backpressure** holds end to end: each direction holds one read buffer of up to 64 KiB,
+//! **Backpressure** holds end to end: each direction holds one read buffer of up to 128 KiB,
 //! and PORT's send and receive windows (256 KiB each) make a slow reader on either side stop
-//! the reads at the far end, so memory per carried connection is bounded.
+//! the reads at the far end, so memory per carried connection is bounded. A direction idle for a
+//! second gives its read buffer back.
 //!
 //! **Tokens**: the server's `--tokens` file holds one `TOKEN [NAME]` per line (`#`
 //! comments) and is reloaded on SIGHUP; an unknown token is refused with the status

@@ -197,3 +197,97 @@ fn forward_target_down_closes_that_connection_only() {
     });
     echo_through(client.addr, &pattern(9, 100_000));
 }
+
+/// Writes 64 KiB chunks until a write makes no progress for 2 s (the pipe is full) or
+/// `cap` bytes went in; returns how many went in.
+fn write_until_stalled(tcp: &mut std::net::TcpStream, cap: usize) -> usize {
+    tcp.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let chunk = pattern(3, 64 * 1024);
+    let mut total = 0;
+    while total < cap {
+        match tcp.write(&chunk) {
+            Ok(n) => total += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    tcp.set_write_timeout(Some(HANG)).unwrap();
+    total
+}
+
+/// Reads exactly `n` bytes and drops them.
+fn read_exactly(tcp: &mut std::net::TcpStream, mut n: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while n > 0 {
+        let got = tcp.read(&mut buf[..n.min(64 * 1024)]).unwrap();
+        assert!(got > 0, "end of stream with {n} bytes still due");
+        n -= got;
+    }
+}
+
+#[test]
+fn a_slow_reader_stalls_the_writer_on_either_side() {
+    // Without backpressure the tunnel would take everything; with it, the writer stalls once
+    // the socket buffers and the PORT windows on the way are full (tens of MiB at most on
+    // loopback, where receive buffers may grow to 32 MiB).
+    const CAP: usize = 1024 * 1024 * 1024;
+    let files = Files::new("backpressure", "alpha", "alpha");
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = files.server(target.local_addr().unwrap());
+    let client = files.client(server.addr);
+    let mut app = connect(client.addr);
+    let (mut far, _) = target.accept().unwrap();
+    far.set_read_timeout(Some(HANG)).unwrap();
+
+    // Up: the target does not read.
+    let up = write_until_stalled(&mut app, CAP);
+    assert!(
+        up < CAP / 4,
+        "{up} bytes taken while the target read nothing"
+    );
+    read_exactly(&mut far, up);
+
+    // Down: the application does not read.
+    let down = write_until_stalled(&mut far, CAP);
+    assert!(
+        down < CAP / 4,
+        "{down} bytes taken while the application read nothing"
+    );
+    read_exactly(&mut app, down);
+    eprintln!("taken before the writer stalled: {up} bytes up, {down} bytes down");
+
+    // And the connection still carries data both ways afterwards.
+    app.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    far.read_exact(&mut buf).unwrap();
+    far.write_all(b"pong").unwrap();
+    app.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+    drop(server);
+    drop(client);
+}
+
+#[test]
+fn an_idle_connection_carries_data_again() {
+    let files = Files::new("idle", "alpha", "alpha");
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    let mut app = connect(client.addr);
+    let mut buf = [0u8; 6];
+    app.write_all(b"first!").unwrap();
+    app.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"first!");
+    // Past the second after which an idle direction gives its read buffer back.
+    thread::sleep(std::time::Duration::from_millis(1500));
+    app.write_all(b"again!").unwrap();
+    app.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"again!");
+}
