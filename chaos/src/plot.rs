@@ -178,7 +178,7 @@ pub fn render(title: &str, records: &[PacketRecord], kinds: &[Kind]) -> String {
         }
     }
     // The legend, one row across the top.
-    let mut lx = LEFT + 230.0;
+    let mut lx = LEFT + 200.0;
     for kind in Kind::ALL {
         let _ = writeln!(
             svg,
@@ -189,7 +189,7 @@ pub fn render(title: &str, records: &[PacketRecord], kinds: &[Kind]) -> String {
             lx + 24.0,
             kind.name()
         );
-        lx += 82.0;
+        lx += 88.0;
     }
     let _ = writeln!(
         svg,
