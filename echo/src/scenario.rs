@@ -181,13 +181,13 @@ impl Outcome {
 
 /// Where a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum From {
+enum Side {
     Client,
     Server,
 }
 
 /// A line (or the end of a stream, as `None`) from a child, with when it arrived.
-type Event = (From, Option<String>, Instant);
+type Event = (Side, Option<String>, Instant);
 
 /// A child process killed when dropped.
 struct Guard(Child);
@@ -199,7 +199,7 @@ impl Drop for Guard {
     }
 }
 
-fn forward<R: Read + Send + 'static>(from: From, stream: R, tx: mpsc::Sender<Event>) {
+fn forward<R: Read + Send + 'static>(from: Side, stream: R, tx: mpsc::Sender<Event>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -216,7 +216,7 @@ fn spawn(
     exe: &Path,
     args: &[String],
     tx: &mpsc::Sender<Event>,
-    from: From,
+    from: Side,
 ) -> Result<Guard, Error> {
     let mut child = Namespaces::command(namespace, exe)
         .args(args)
@@ -281,7 +281,7 @@ pub fn run(
     ])
     .collect();
     let ns = link.namespaces();
-    let mut server = spawn(&ns.server, exe, &server_args, &tx, From::Server)?;
+    let mut server = spawn(&ns.server, exe, &server_args, &tx, Side::Server)?;
     let mut failures = Vec::new();
     let mut notes = Vec::new();
     let mut server_lines = Vec::new();
@@ -291,14 +291,14 @@ pub fn run(
     loop {
         let left = ready_by.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok((From::Server, Some(line), _)) => {
+            Ok((Side::Server, Some(line), _)) => {
                 let ready = line.starts_with("listening on");
                 server_lines.push(line);
                 if ready {
                     break;
                 }
             }
-            Ok((From::Server, None, _)) => {
+            Ok((Side::Server, None, _)) => {
                 let status = server.0.wait().ok();
                 return Err(Error::msg(format!(
                     "the server did not start ({status:?}): {}",
@@ -328,7 +328,7 @@ pub fn run(
     if scenario.expect == Expect::Stale {
         client_args.push("--hold".to_owned());
     }
-    let mut client = Some(spawn(&ns.client, exe, &client_args, &tx, From::Client)?);
+    let mut client = Some(spawn(&ns.client, exe, &client_args, &tx, Side::Client)?);
     let deadline = started + CEILING;
     let mut client_streams_open = 2;
     let mut client_status: Option<ExitStatus> = None;
@@ -360,7 +360,7 @@ pub fn run(
             break;
         };
         match (from, line) {
-            (From::Client, Some(line)) => {
+            (Side::Client, Some(line)) => {
                 if line == "seq holding" && scenario.expect == Expect::Stale {
                     // Silence from here: nothing passes, then the client vanishes without a
                     // word (its kernel's RST is swallowed by the blackhole too).
@@ -370,19 +370,19 @@ pub fn run(
                 }
                 client_lines.push(line);
             }
-            (From::Client, None) => {
+            (Side::Client, None) => {
                 client_streams_open -= 1;
                 if client_streams_open == 0 {
                     client_status = client.as_mut().and_then(|c| c.0.wait().ok());
                 }
             }
-            (From::Server, Some(line)) => {
+            (Side::Server, Some(line)) => {
                 if line.contains("connection ended") || line.contains("connection closed") {
                     server_report.get_or_insert((line.clone(), at));
                 }
                 server_lines.push(line);
             }
-            (From::Server, None) => {}
+            (Side::Server, None) => {}
         }
     }
     // Let the server report a connection the client just closed.
@@ -394,7 +394,7 @@ pub fn run(
             else {
                 break;
             };
-            if let (From::Server, Some(line)) = (from, line) {
+            if let (Side::Server, Some(line)) = (from, line) {
                 if line.contains("connection ended") || line.contains("connection closed") {
                     server_report = Some((line.clone(), at));
                 }
@@ -515,10 +515,7 @@ fn check_sequence(
             _ => {}
         }
     }
-    let expected: Vec<u64> = match scenario.expect {
-        Expect::Stale => (0..scenario.messages).collect(),
-        _ => (0..scenario.messages).collect(),
-    };
+    let expected: Vec<u64> = (0..scenario.messages).collect();
     if echoed != expected {
         let shown: Vec<String> = echoed.iter().take(60).map(u64::to_string).collect();
         failures.push(format!(

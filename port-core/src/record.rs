@@ -2,6 +2,11 @@
 //! bytes on the wire and when. Tools that watch the TCP stream (a packet capture, the chaos
 //! harness) match it to segments by byte offset, since the bytes themselves look random.
 //!
+//! A driver runs a connection as a [`Session`](crate::Session), which forwards
+//! `record_messages` and `drain_records` (a stack forwards them to its `port` layer), so an
+//! application reaches the record by wrapping the session it hands to the driver and draining
+//! after each `poll_transmit`, as `echotest --record` does; the drivers need no change.
+//!
 //! Off by default: a connection then keeps no log at all (one `Option` check per message).
 //! When on, the log is bounded: past [`MessageLog::CAPACITY`] entries not yet drained, the
 //! oldest is dropped and counted in [`MessageLog::lost`].
