@@ -1,4 +1,5 @@
-//! One SVG per run in the notebook's style: a bar per packet, its height the packet's size,
+//! One SVG per run in the notebook's style: a bar per packet at the moment the bridge read it,
+//! its height the packet's size,
 //! client→server above the axis and server→client below, coloured by what it carries, the
 //! x-axis the time before the connection ended. Packets the bridge dropped are drawn as
 //! outlines; corrupted ones get a red cap, tampered ones a purple cap.
