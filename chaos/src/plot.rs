@@ -1,8 +1,8 @@
 //! One SVG per run in the notebook's style: a bar per packet at the moment the bridge read it,
-//! its height the packet's size,
-//! client→server above the axis and server→client below, coloured by what it carries, the
-//! x-axis the time before the connection ended. Packets the bridge dropped are drawn as
-//! outlines; corrupted ones get a red cap, tampered ones a purple cap.
+//! its height the packet's size, client→server above the axis and server→client below,
+//! coloured by what it carries, the x-axis the time before the connection ended. Packets the
+//! bridge dropped are drawn as outlines; corrupted ones get a red cap, tampered ones a purple
+//! cap.
 //!
 //! The SVG is written by hand: a few hundred rectangles need no plotting library.
 
