@@ -1,12 +1,16 @@
 //! Fault specifications in netem's own vocabulary: `delay 100ms 75ms`, `loss 30%`,
 //! `duplicate 30%`, `reorder 30% 50%`, `corrupt 30%`, plus this harness's `tamper 30%`
-//! (with `after N` and `limit N`) and `blackhole` (optionally `blackhole after 2s`).
+//! (with `after N` and `limit N`), `blackhole` (optionally `blackhole after 2s`) and
+//! `direction to-server` or `direction to-client`, which limits every fault but the blackhole
+//! to one direction, as netem on a single interface's egress does.
 //!
 //! The parser reads one line of space-separated tokens, as `tc qdisc ... netem` does, and
 //! names the offending token and the form it expected on error.
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::record::Direction;
 
 /// A probability with netem's optional correlation (both as fractions in `0.0..=1.0`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -47,6 +51,8 @@ pub struct Faults {
     pub tamper: Option<Tamper>,
     /// Every packet dropped from this moment after the bridge started.
     pub blackhole: Option<Duration>,
+    /// The one direction the other faults apply to (`None`: both).
+    pub direction: Option<Direction>,
 }
 
 /// A token that does not fit the vocabulary.
@@ -181,10 +187,23 @@ impl Faults {
                             Some(token.and_then(parse_duration).ok_or(error(token, form))?);
                     }
                 }
+                "direction" => {
+                    let token = tokens.next();
+                    faults.direction = Some(match token {
+                        Some("to-server") => Direction::ToServer,
+                        Some("to-client") => Direction::ToClient,
+                        _ => {
+                            return Err(error(
+                                token,
+                                "`direction to-server` or `direction to-client`",
+                            ));
+                        }
+                    });
+                }
                 other => {
                     return Err(error(
                         Some(other),
-                        "one of delay, loss, duplicate, reorder, corrupt, tamper, blackhole",
+                        "one of delay, loss, duplicate, reorder, corrupt, tamper, blackhole, direction",
                     ));
                 }
             }
@@ -242,6 +261,11 @@ impl fmt::Display for Faults {
         match self.blackhole {
             Some(d) if d.is_zero() => parts.push("blackhole".to_owned()),
             Some(d) => parts.push(format!("blackhole after {}ms", d.as_millis())),
+            None => {}
+        }
+        match self.direction {
+            Some(Direction::ToServer) => parts.push("direction to-server".to_owned()),
+            Some(Direction::ToClient) => parts.push("direction to-client".to_owned()),
             None => {}
         }
         f.write_str(&parts.join(" "))
@@ -314,6 +338,8 @@ mod tests {
                 .contains("delay")
         );
         assert!(Faults::parse("tamper 5% after x").is_err());
+        let e = Faults::parse("direction up").unwrap_err();
+        assert!(e.expected.contains("to-server"), "{e}");
     }
 
     #[test]
@@ -325,6 +351,7 @@ mod tests {
             "corrupt 30% tamper 100% after 8 limit 1",
             "blackhole after 1500ms",
             "duplicate 30% blackhole",
+            "loss 30% direction to-server",
         ] {
             let f = Faults::parse(spec).unwrap();
             assert_eq!(f.to_string(), spec);

@@ -117,6 +117,15 @@ impl Injector {
             record.blackholed = true;
             return (Vec::new(), record);
         }
+        if self.faults.direction.is_some_and(|d| d != direction) {
+            return (
+                vec![Copy {
+                    delay: Duration::ZERO,
+                    bytes,
+                }],
+                record,
+            );
+        }
         if self.loss.hit(&mut self.rng, self.faults.loss) {
             record.dropped = true;
             return (Vec::new(), record);
@@ -283,6 +292,18 @@ mod tests {
         injector.blackhole_from(Duration::from_secs(1));
         let (c, _) = injector.apply(Duration::from_secs(2), Direction::ToClient, vec![0; 20]);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_direction_leaves_the_other_alone() {
+        let mut injector =
+            Injector::new(Faults::parse("loss 100% direction to-server").unwrap(), 3);
+        let packet = segment(b"payload!", flags::ACK);
+        let (up, r) = injector.apply(Duration::ZERO, Direction::ToServer, packet.clone());
+        assert!(up.is_empty() && r.dropped);
+        let (down, r) = injector.apply(Duration::ZERO, Direction::ToClient, packet.clone());
+        assert_eq!(down[0].bytes, packet);
+        assert!(r.delivered());
     }
 
     #[test]

@@ -68,11 +68,22 @@ pub fn clean_stale() {
             .strip_prefix(CLIENT_PREFIX)
             .or_else(|| name.strip_prefix(SERVER_PREFIX));
         if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
+            && !running(pid)
         {
             remove(name);
         }
     }
+}
+
+/// True while process `pid` runs (a killed process its parent has not reaped yet is a
+/// zombie: its `/proc` entry stays, but it will never clean up after itself).
+fn running(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    !status
+        .lines()
+        .any(|line| line.starts_with("State:") && line.contains("Z"))
 }
 
 /// Removes the live namespaces and exits when SIGINT, SIGTERM or SIGHUP arrives.

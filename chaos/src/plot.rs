@@ -1,7 +1,8 @@
-//! One SVG per run in the notebook's style: a bar per packet, its height the packet's size,
-//! client→server above the axis and server→client below, coloured by what it carries, the
-//! x-axis the time before the connection ended. Packets the bridge dropped are drawn as
-//! outlines; corrupted ones get a red cap, tampered ones a purple cap.
+//! One SVG per run in the notebook's style: a bar per packet at the moment the bridge read it,
+//! its height the packet's size, client→server above the axis and server→client below,
+//! coloured by what it carries, the x-axis the time before the connection ended. Packets the
+//! bridge dropped are drawn as outlines; corrupted ones get a red cap, tampered ones a purple
+//! cap.
 //!
 //! The SVG is written by hand: a few hundred rectangles need no plotting library.
 
@@ -178,7 +179,7 @@ pub fn render(title: &str, records: &[PacketRecord], kinds: &[Kind]) -> String {
         }
     }
     // The legend, one row across the top.
-    let mut lx = LEFT + 260.0;
+    let mut lx = LEFT + 200.0;
     for kind in Kind::ALL {
         let _ = writeln!(
             svg,
@@ -189,7 +190,7 @@ pub fn render(title: &str, records: &[PacketRecord], kinds: &[Kind]) -> String {
             lx + 24.0,
             kind.name()
         );
-        lx += 90.0;
+        lx += 88.0;
     }
     let _ = writeln!(
         svg,

@@ -107,6 +107,9 @@ pub struct ServerArgs {
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Arguments of `echotest client`.
@@ -141,6 +144,9 @@ pub struct ClientArgs {
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "warn")]
     pub log_level: String,
+    /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// A checked numbered sequence instead of --message or stdin.
     #[command(flatten)]
     pub sequence: crate::sequence::SequenceArgs,
@@ -336,7 +342,10 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         }
         (None, _) => None,
     };
-    let setup = ServerSetup::new(stack, config_from_env()?, key)?;
+    let mut setup = ServerSetup::new(stack, config_from_env()?, key)?;
+    if let Some(path) = &args.record {
+        setup = setup.with_recorder(crate::recorder::Recorder::create(path)?);
+    }
     let addr = listen_addr(&args.listen)?;
     with_runtime!(args.runtime, |rt| rt
         .block_on(serve(rt, setup, addr))
@@ -409,6 +418,10 @@ fn client(args: ClientArgs) -> Result<(), Error> {
             _ => None,
         };
         ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?
+    };
+    let setup = match &args.record {
+        Some(path) => setup.with_recorder(crate::recorder::Recorder::create(path)?),
+        None => setup,
     };
     if args.sequence.sequence.is_some() {
         let sequence = args.sequence.clone();

@@ -22,6 +22,7 @@ pub mod client;
 pub mod demo;
 pub mod error;
 pub mod keygen;
+pub mod recorder;
 pub mod runtime;
 pub mod scenario;
 pub mod sequence;

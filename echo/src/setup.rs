@@ -153,6 +153,7 @@ struct Recipe {
     /// Bounds the TCP connect and the linger after a connection's last handle.
     limit: Duration,
     meter: Option<Meter>,
+    recorder: Option<crate::recorder::Recorder>,
 }
 
 impl Recipe {
@@ -165,8 +166,12 @@ impl Recipe {
         context.seaside_client = self.seaside_client.clone();
         context.seaside_server = self.seaside_server.clone();
         let session = self.stack.build(&context)?;
-        Ok(match &self.meter {
+        let session: Box<dyn Session + Send> = match &self.meter {
             Some(meter) => Box::new(Metered::new(session, meter.clone())),
+            None => session,
+        };
+        Ok(match &self.recorder {
+            Some(r) => Box::new(crate::recorder::Recorded::new(session, r.clone())),
             None => session,
         })
     }
@@ -213,6 +218,7 @@ impl ServerSetup {
             seaside_server: None,
             limit,
             meter: None,
+            recorder: None,
         };
         Ok(ServerSetup(recipe.checked()?))
     }
@@ -233,6 +239,7 @@ impl ServerSetup {
             seaside_client: None,
             seaside_server: Some(seaside::ServerConfig::new(config, key)),
             meter: None,
+            recorder: None,
         };
         Ok(ServerSetup(recipe.checked()?))
     }
@@ -240,6 +247,12 @@ impl ServerSetup {
     /// Counts the bytes every connection of this server writes and reads in `meter`.
     pub fn with_meter(mut self, meter: Meter) -> Self {
         self.0.meter = Some(meter);
+        self
+    }
+
+    /// Records the PORT messages every connection sends in `recorder` (`--record`).
+    pub fn with_recorder(mut self, recorder: crate::recorder::Recorder) -> Self {
+        self.0.recorder = Some(recorder);
         self
     }
 
@@ -306,6 +319,7 @@ impl ClientSetup {
             seaside_server: None,
             limit,
             meter: None,
+            recorder: None,
         };
         Ok(ClientSetup(recipe.checked()?))
     }
@@ -330,6 +344,7 @@ impl ClientSetup {
             seaside_server: None,
             limit,
             meter: None,
+            recorder: None,
         };
         Ok(ClientSetup(recipe.checked()?))
     }
@@ -337,6 +352,12 @@ impl ClientSetup {
     /// Counts the bytes the connection writes and reads in `meter`.
     pub fn with_meter(mut self, meter: Meter) -> Self {
         self.0.meter = Some(meter);
+        self
+    }
+
+    /// Records the PORT messages the client sends in `recorder` (`--record`).
+    pub fn with_recorder(mut self, recorder: crate::recorder::Recorder) -> Self {
+        self.0.recorder = Some(recorder);
         self
     }
 

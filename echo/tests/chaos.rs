@@ -24,8 +24,30 @@ fn scenario(name: &str) {
 }
 
 #[test]
-fn ideal() {
-    scenario("ideal");
+fn ideal_with_a_labelled_plot() {
+    let dir = std::env::temp_dir().join(format!("echotest-chaos-plot-{}", std::process::id()));
+    let plot = dir.join("ideal.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_echotest"))
+        .args(["chaos", "--scenario", "ideal", "--check", "--plot"])
+        .arg(&plot)
+        .output()
+        .expect("run echotest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("PASS ideal in"), "{stdout}");
+    let svg = std::fs::read_to_string(&plot).expect("the plot");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // The endpoints' message records label the bars: INIT, DATA and TERM bars of the client
+    // (each colour appears once in the legend, so more means bars).
+    for (kind, colour) in [
+        ("INIT", "#1f77b4"),
+        ("DATA", "#2ca02c"),
+        ("TERM", "#d62728"),
+    ] {
+        let bars = svg.matches(&format!("fill=\"{colour}\"/>")).count();
+        assert!(bars >= 2, "no {kind} bar in the plot");
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::handshake::{
 };
 use crate::keepalive::Keepalive;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
+use crate::record::{MessageKind, MessageLog, MessageRecord};
 use crate::replay::Refusal;
 
 /// The 32 bytes from which a connection draws all of its randomness (keys, salts, padding,
@@ -125,6 +126,10 @@ pub struct Connection {
     stats: Stats,
     /// When buffers that data grew are next checked for release (see `BUFFER_LINGER`).
     release_at: Option<Instant>,
+    /// The record of sent messages, when asked for (see `record_messages`).
+    log: Option<Box<MessageLog>>,
+    /// Client: the INIT's token and padding lengths, for a record started after it was built.
+    init_sizes: (u16, u16),
 }
 
 /// How long buffers grown by data are kept after the data stops. A timer fires at most once
@@ -159,6 +164,7 @@ impl Connection {
         ) {
             Some((wire, initiator)) => {
                 conn.tx.extend_from_slice(&wire);
+                conn.init_sizes = (header.token_len, header.pad_len);
                 conn.state = State::ClientAwaitPrefix {
                     initiator: Box::new(initiator),
                     deadline: now + conn.config.handshake_timeout(),
@@ -215,6 +221,8 @@ impl Connection {
             user_id: None,
             stats: Stats::default(),
             release_at: None,
+            log: None,
+            init_sizes: (0, 0),
         }
     }
 
@@ -396,6 +404,47 @@ impl Connection {
             State::Closed => {}
             _ => self.fail(CloseReason::TransportClosed),
         }
+    }
+
+    /// Starts (or stops and discards) a record of the messages this connection sends, for
+    /// tools that label captured packets: see [`MessageRecord`]. Off by default, and then free.
+    /// A client's INIT is built with the connection; it is recorded too when the record starts
+    /// before the first [`poll_transmit`](Self::poll_transmit).
+    pub fn record_messages(&mut self, on: bool) {
+        if !on {
+            self.log = None;
+            return;
+        }
+        if self.log.is_some() {
+            return;
+        }
+        self.log = Some(Box::default());
+        let unsent_init = matches!(self.state, State::ClientAwaitPrefix { .. })
+            && self.stats.bytes_sent == 0
+            && !self.tx.is_empty();
+        if unsent_init {
+            let (token, pad) = self.init_sizes;
+            let (wire, at) = (self.tx.len(), self.last_now);
+            self.note(
+                MessageKind::Init,
+                usize::from(token),
+                usize::from(pad),
+                wire,
+                at,
+            );
+        }
+    }
+
+    /// Takes the messages recorded since the last call, oldest first (empty when not
+    /// recording). Messages dropped because the record was full are counted in
+    /// [`records_lost`](Self::records_lost).
+    pub fn drain_records(&mut self) -> Vec<MessageRecord> {
+        self.log.as_mut().map(|log| log.drain()).unwrap_or_default()
+    }
+
+    /// Messages dropped from a full record (it keeps [`MessageLog::CAPACITY`] undrained).
+    pub fn records_lost(&self) -> u64 {
+        self.log.as_ref().map_or(0, |log| log.lost())
     }
 
     /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
@@ -782,11 +831,24 @@ impl Connection {
             }
             header.payload_len = payload.len() as u16;
             header.pad_len = self.config.padding().draw(self.rng.next_u32()) as u16;
+            let before = self.tx.len();
             if let Err(e) = sealer.seal(&header, &payload, &mut self.tx) {
                 self.fail(CloseReason::Protocol(e));
                 return data;
             }
             self.stats.frames_sent += 1;
+            if self.log.is_some() {
+                let kind = if header.has(FLAG_TERM) {
+                    MessageKind::Term
+                } else if header.has(FLAG_DATA) {
+                    MessageKind::Data
+                } else {
+                    MessageKind::Keepalive
+                };
+                let wire = self.tx.len() - before;
+                let pad = usize::from(header.pad_len);
+                self.note(kind, payload.len(), pad, wire, now);
+            }
             if header.has(FLAG_TERM) && self.peer_term {
                 // The peer ended its direction first; with ours, the connection is over.
                 self.finish(CloseReason::Peer);
@@ -811,12 +873,36 @@ impl Connection {
             max_message: self.config.max_message() as u32,
         };
         match responder.server_init(&header) {
-            Some(wire) => self.tx.extend_from_slice(&wire),
+            Some(wire) => {
+                self.tx.extend_from_slice(&wire);
+                let (pad, at) = (usize::from(header.pad_len), self.last_now);
+                self.note(MessageKind::Init, 0, pad, wire.len(), at);
+            }
             None => self.fail(CloseReason::Protocol(ProtocolError::NonceExhausted)),
         }
     }
 
     // ----- helpers -------------------------------------------------------------------------
+
+    /// Adds a sent message to the record, if one is kept.
+    fn note(
+        &mut self,
+        kind: MessageKind,
+        payload: usize,
+        padding: usize,
+        wire: usize,
+        at: Instant,
+    ) {
+        if let Some(log) = self.log.as_mut() {
+            log.push(MessageRecord {
+                kind,
+                payload,
+                padding,
+                wire,
+                at,
+            });
+        }
+    }
 
     fn take_decision(&mut self) -> Result<Box<ServerResponder>, Error> {
         if self.side() != Side::Server {

@@ -120,6 +120,7 @@ mod handshake;
 mod keepalive;
 mod keys;
 mod machinery;
+pub mod record;
 mod replay;
 pub mod seaside;
 mod session;

@@ -52,6 +52,14 @@ pub trait Session {
     /// The second connection an [`Event::Redirect`] asked for is up: from now on input comes
     /// from it and output goes to it. Sessions that never redirect ignore it.
     fn handle_redirected(&mut self, _now: Instant) {}
+    /// Starts or stops a record of the PORT messages sent (see
+    /// [`Connection::record_messages`](crate::Connection::record_messages)); sessions without
+    /// PORT messages ignore it.
+    fn record_messages(&mut self, _on: bool) {}
+    /// Takes the recorded messages, oldest first (empty when not recording).
+    fn drain_records(&mut self) -> Vec<crate::record::MessageRecord> {
+        Vec::new()
+    }
     /// True for a session that continues on a second TCP connection after its handshake (the
     /// seaside profile). A listener running one opens the per-user socket before its
     /// application decides, since the user id a server INIT carries is that socket's port.
@@ -109,5 +117,11 @@ impl Session for crate::Connection {
     }
     fn max_message(&self) -> usize {
         crate::Connection::max_message(self)
+    }
+    fn record_messages(&mut self, on: bool) {
+        crate::Connection::record_messages(self, on)
+    }
+    fn drain_records(&mut self) -> Vec<crate::record::MessageRecord> {
+        crate::Connection::drain_records(self)
     }
 }

@@ -65,6 +65,11 @@ pub trait Layer: Send {
     }
     /// The second connection this layer's `Redirect` event asked for is up.
     fn link_redirected(&mut self, _now: Instant) {}
+    /// Starts or stops a record of the PORT messages this layer sends (see
+    /// `Connection::record_messages`); layers without PORT messages ignore it.
+    fn record_messages(&mut self, _on: bool) {}
+    /// Appends the messages recorded since the last call to `out`, oldest first.
+    fn drain_records(&mut self, _out: &mut Vec<port_core::record::MessageRecord>) {}
 }
 
 /// What a layer factory may need to build one side of a connection.

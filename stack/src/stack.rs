@@ -243,6 +243,16 @@ impl Layer for Stack {
         self.layers[0].link_redirected(now);
         self.pump(now);
     }
+    fn record_messages(&mut self, on: bool) {
+        for layer in &mut self.layers {
+            layer.record_messages(on);
+        }
+    }
+    fn drain_records(&mut self, out: &mut Vec<port_core::record::MessageRecord>) {
+        for layer in &mut self.layers {
+            layer.drain_records(out);
+        }
+    }
 }
 
 impl Session for Stack {
@@ -299,5 +309,13 @@ impl Session for Stack {
     }
     fn needs_redirect(&self) -> bool {
         Layer::needs_redirect(self)
+    }
+    fn record_messages(&mut self, on: bool) {
+        Layer::record_messages(self, on)
+    }
+    fn drain_records(&mut self) -> Vec<port_core::record::MessageRecord> {
+        let mut out = Vec::new();
+        Layer::drain_records(self, &mut out);
+        out
     }
 }

@@ -104,4 +104,10 @@ impl Layer for PortLayer {
     fn max_message(&self) -> usize {
         self.conn.max_message()
     }
+    fn record_messages(&mut self, on: bool) {
+        self.conn.record_messages(on);
+    }
+    fn drain_records(&mut self, out: &mut Vec<port_core::record::MessageRecord>) {
+        out.extend(self.conn.drain_records());
+    }
 }
