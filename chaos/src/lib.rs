@@ -1,6 +1,6 @@
 //! # chaos: a network in chaos for PORT's scenarios
 //!
-//! Kernel netem is not available everywhere (this project's build machines have no netem qdisc
+//! Kernel netem is not available everywhere (many container and CI kernels have no netem qdisc
 //! and cannot load it), so this crate builds its own: two network namespaces, one for a client
 //! and one for a server, each with a TUN device routing the peer's address, and a user-space
 //! bridge in the root namespace that reads every IP packet from one TUN device and writes it
