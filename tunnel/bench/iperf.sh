@@ -11,8 +11,9 @@ set -euo pipefail
 secs=${1:-5}
 rounds=${2:-3}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-command -v iperf3 >/dev/null || { apt-get update >/dev/null && apt-get install -y iperf3 >/dev/null; }
-command -v jq >/dev/null || apt-get install -y jq >/dev/null
+if ! command -v iperf3 >/dev/null || ! command -v jq >/dev/null; then
+    apt-get update >/dev/null && apt-get install -y iperf3 jq >/dev/null
+fi
 cargo build --release -q -p tunnel --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/port-tunnel"
 
