@@ -28,5 +28,6 @@ pub mod scenario;
 pub mod sequence;
 pub mod server;
 pub mod setup;
+pub mod tap;
 
 pub use error::Error;

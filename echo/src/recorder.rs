@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chaos::label::{Kind, SentMessage};
+use port_core::Session;
 use port_core::record::{MessageKind, MessageRecord};
-use port_core::{Event, Session, Status};
 
 use crate::error::Error;
+use crate::tap::{Tap, Tapped};
 
 /// Where the sessions of one program write their records.
 #[derive(Clone, Debug)]
@@ -66,8 +67,10 @@ impl Recorder {
 }
 
 /// A session whose sent messages go to a [`Recorder`].
-pub struct Recorded {
-    inner: Box<dyn Session + Send>,
+pub type Recorded = Tapped<RecordTap>;
+
+/// The [`Tap`] of a [`Recorded`] session: which recorder, and which connection it is.
+pub struct RecordTap {
     recorder: Recorder,
     connection: u32,
 }
@@ -75,80 +78,23 @@ pub struct Recorded {
 impl Recorded {
     /// Wraps `inner` and starts its record (before anything was sent, so a client's INIT is
     /// included).
-    pub fn new(mut inner: Box<dyn Session + Send>, recorder: Recorder) -> Recorded {
+    pub fn recording(mut inner: Box<dyn Session + Send>, recorder: Recorder) -> Recorded {
         inner.record_messages(true);
         let connection = recorder.connections.fetch_add(1, Ordering::Relaxed);
-        Recorded {
+        Tapped::new(
             inner,
-            recorder,
-            connection,
-        }
+            RecordTap {
+                recorder,
+                connection,
+            },
+        )
     }
 }
 
-impl Session for Recorded {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        self.inner.handle_input(now, data);
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        let bytes = self.inner.poll_transmit(now);
+impl Tap for RecordTap {
+    fn transmit(&mut self, session: &mut dyn Session, _bytes: Option<&Bytes>) {
         // What was sealed goes out with these bytes: write its record now.
         self.recorder
-            .write(self.connection, self.inner.drain_records());
-        bytes
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.inner.poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now);
-    }
-    fn send(&mut self, data: Bytes) -> Result<(), port_core::Error> {
-        self.inner.send(data)
-    }
-    fn close(&mut self) {
-        self.inner.close();
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), port_core::Error> {
-        self.inner.accept(user_id)
-    }
-    fn reject(&mut self, status: Status) -> Result<(), port_core::Error> {
-        self.inner.reject(status)
-    }
-    fn is_closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-    fn handle_transport_end(&mut self, now: Instant) {
-        self.inner.handle_transport_end(now);
-    }
-    fn is_send_closed(&self) -> bool {
-        self.inner.is_send_closed()
-    }
-    fn is_send_finished(&self) -> bool {
-        self.inner.is_send_finished()
-    }
-    fn is_peer_finished(&self) -> bool {
-        self.inner.is_peer_finished()
-    }
-    fn send_buffered(&self) -> usize {
-        self.inner.send_buffered()
-    }
-    fn max_message(&self) -> usize {
-        self.inner.max_message()
-    }
-    fn handle_redirected(&mut self, now: Instant) {
-        self.inner.handle_redirected(now);
-    }
-    fn needs_redirect(&self) -> bool {
-        self.inner.needs_redirect()
-    }
-    fn record_messages(&mut self, on: bool) {
-        self.inner.record_messages(on);
-    }
-    fn drain_records(&mut self) -> Vec<MessageRecord> {
-        self.inner.drain_records()
+            .write(self.connection, session.drain_records());
     }
 }

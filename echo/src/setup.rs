@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use port_core::{
-    ClientConfig, ClientKey, Config, Event, Seed, ServerConfig, ServerKey, Session, Side, Status,
-    seaside,
+    ClientConfig, ClientKey, Config, Seed, ServerConfig, ServerKey, Session, Side, seaside,
 };
 use port_driver::SessionFactory;
 use stack::{LayerContext, Registry};
 
 use crate::error::Error;
+use crate::tap::{Tap, Tapped};
 
 /// The name of the PORT layer: a stack containing it needs keys.
 pub const PORT_LAYER: &str = "port";
@@ -171,7 +171,7 @@ impl Recipe {
             None => session,
         };
         Ok(match &self.recorder {
-            Some(r) => Box::new(crate::recorder::Recorded::new(session, r.clone())),
+            Some(r) => Box::new(crate::recorder::Recorded::recording(session, r.clone())),
             None => session,
         })
     }
@@ -402,78 +402,16 @@ impl Meter {
 }
 
 /// A session that counts the bytes crossing its transport in a [`Meter`].
-pub struct Metered {
-    inner: Box<dyn Session + Send>,
-    meter: Meter,
-}
+pub type Metered = Tapped<Meter>;
 
-impl Metered {
-    /// Wraps `inner`, counting in `meter`.
-    pub fn new(inner: Box<dyn Session + Send>, meter: Meter) -> Metered {
-        Metered { inner, meter }
+impl Tap for Meter {
+    fn input(&mut self, data: &[u8]) {
+        self.read.fetch_add(data.len() as u64, Ordering::Relaxed);
     }
-}
-
-impl Session for Metered {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        self.meter
-            .read
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.inner.handle_input(now, data);
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        let bytes = self.inner.poll_transmit(now)?;
-        self.meter
-            .written
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Some(bytes)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.inner.poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now);
-    }
-    fn send(&mut self, data: Bytes) -> Result<(), port_core::Error> {
-        self.inner.send(data)
-    }
-    fn close(&mut self) {
-        self.inner.close();
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), port_core::Error> {
-        self.inner.accept(user_id)
-    }
-    fn reject(&mut self, status: Status) -> Result<(), port_core::Error> {
-        self.inner.reject(status)
-    }
-    fn is_closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-    fn handle_transport_end(&mut self, now: Instant) {
-        self.inner.handle_transport_end(now);
-    }
-    fn is_send_closed(&self) -> bool {
-        self.inner.is_send_closed()
-    }
-    fn is_send_finished(&self) -> bool {
-        self.inner.is_send_finished()
-    }
-    fn is_peer_finished(&self) -> bool {
-        self.inner.is_peer_finished()
-    }
-    fn send_buffered(&self) -> usize {
-        self.inner.send_buffered()
-    }
-    fn max_message(&self) -> usize {
-        self.inner.max_message()
-    }
-    fn handle_redirected(&mut self, now: Instant) {
-        self.inner.handle_redirected(now);
-    }
-    fn needs_redirect(&self) -> bool {
-        self.inner.needs_redirect()
+    fn transmit(&mut self, _session: &mut dyn Session, bytes: Option<&Bytes>) {
+        if let Some(bytes) = bytes {
+            self.written
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
     }
 }
