@@ -112,8 +112,11 @@ pub struct Connection {
     send_payload: usize,
     /// Largest message we send: the smaller of our limit and the peer's.
     send_message: usize,
-    reassembly: BytesMut,
+    /// A fragmented message is being received (its fragments are held in `rx`).
     reassembling: bool,
+    /// Length of the last message that came in several frames: the next one is read into an
+    /// allocation of that size from its first fragment on.
+    last_reassembled: usize,
     keepalive: Keepalive,
     pong_due: Option<u16>,
     /// `close()` was called: TERM goes out after the queued messages.
@@ -211,8 +214,8 @@ impl Connection {
             events: Events::default(),
             sealer: None,
             opener: None,
-            reassembly: BytesMut::new(),
             reassembling: false,
+            last_reassembled: 0,
             keepalive: Keepalive::default(),
             pong_due: None,
             term_queued: false,
@@ -283,10 +286,10 @@ impl Connection {
     /// Bytes of an incomplete frame (or INIT) held until the rest arrives. Never more than
     /// [`max_receive_buffered`](Self::max_receive_buffered).
     pub fn receive_buffered(&self) -> usize {
-        self.rx.len()
+        self.rx.unit_len()
     }
 
-    /// Heap bytes reserved by the connection's own buffers (receive, transmit, reassembly, the
+    /// Heap bytes reserved by the connection's own buffers (receive and reassembly, transmit, the
     /// send and event queues), used or not. Data grows them and they are reused while it
     /// flows; about a second after it stops, a timer ([`poll_timeout`](Self::poll_timeout))
     /// gives back every empty one, so an idle connection reports 0. Messages already handed
@@ -294,7 +297,6 @@ impl Connection {
     pub fn buffer_capacity(&self) -> usize {
         self.rx.capacity()
             + self.tx.capacity()
-            + self.reassembly.capacity()
             + self.events.capacity() * std::mem::size_of::<Event>()
             + self.queue.messages.capacity() * std::mem::size_of::<Bytes>()
     }
@@ -456,7 +458,13 @@ impl Connection {
             let Some(need) = self.bytes_needed() else {
                 return;
             };
-            if let Some(unit) = self.rx.fill(&mut data, need) {
+            if matches!(self.state, State::Open) {
+                // Frames are opened where they were read, and the payloads of a fragmented
+                // message are gathered there too: no copy between the input and the message.
+                if self.rx.fill_in_place(&mut data, need) {
+                    self.on_frame_unit(now);
+                }
+            } else if let Some(unit) = self.rx.fill(&mut data, need) {
                 self.on_unit(now, unit);
             }
         }
@@ -563,9 +571,6 @@ impl Connection {
         if self.tx.is_empty() {
             self.tx = BytesMut::new();
         }
-        if self.reassembly.is_empty() {
-            self.reassembly = BytesMut::new();
-        }
         if self.events.is_empty() {
             self.events.release();
         }
@@ -610,10 +615,8 @@ impl Connection {
             State::ServerDecide { .. } => self.fail(CloseReason::Protocol(
                 ProtocolError::Malformed("frame before the server INIT"),
             )),
-            state => {
-                self.state = state;
-                self.on_frame_unit(now, unit);
-            }
+            // Frames are read in place (see `handle_input`).
+            state => self.state = state,
         }
     }
 
@@ -702,25 +705,40 @@ impl Connection {
         });
     }
 
-    fn on_frame_unit(&mut self, now: Instant, mut unit: BytesMut) {
+    /// A complete header or body unit sits in `rx`, behind the fragments held so far.
+    fn on_frame_unit(&mut self, now: Instant) {
         let Some(opener) = self.opener.as_mut() else {
             return;
         };
+        let unit = self.rx.unit_mut();
         let opened = match self.pending_header.take() {
-            None => opener
-                .open_header(&mut unit)
-                .map(|h| self.pending_header = Some(h)),
-            Some(header) => opener
-                .open_body(&header, &mut unit)
-                .map(|()| (header, unit.freeze()))
-                .map(|(header, payload)| self.on_frame(now, header, payload)),
+            None => opener.open_header(unit).map(|header| {
+                self.rx.hold(0);
+                self.expect_body(&header);
+                self.pending_header = Some(header);
+            }),
+            Some(header) => opener.open_body_slice(&header, unit).map(|payload| {
+                // Only DATA frames carry a payload (the header was validated).
+                self.rx.hold(payload);
+                self.on_frame(now, header);
+            }),
         };
         if let Err(e) = opened {
             self.fail(CloseReason::Protocol(e));
         }
     }
 
-    fn on_frame(&mut self, now: Instant, header: FrameHeader, payload: Bytes) {
+    /// The first fragment of a long message is about to be read: room for all of it (as long
+    /// as the last such message) now, rather than regrowing, and moving, fragment by fragment.
+    fn expect_body(&mut self, header: &FrameHeader) {
+        if header.has(FLAG_MORE) && self.rx.held() == 0 && self.last_reassembled > 0 {
+            let expected = self.last_reassembled.min(self.config.max_message());
+            self.rx.reserve(expected + header.body_wire_len());
+        }
+    }
+
+    /// A frame was opened; a DATA payload is the last thing `rx` holds.
+    fn on_frame(&mut self, now: Instant, header: FrameHeader) {
         self.stats.frames_received += 1;
         if header.has(FLAG_PONG) && self.keepalive.awaits(header.pong_id) {
             let next_in = self.draw_next_in();
@@ -740,7 +758,7 @@ impl Connection {
             let delivered = if self.peer_term {
                 Err(ProtocolError::Malformed("DATA after TERM"))
             } else {
-                self.on_data(header.has(FLAG_MORE), payload)
+                self.on_data(header.has(FLAG_MORE))
             };
             if let Err(e) = delivered {
                 return self.fail(CloseReason::Protocol(e));
@@ -751,20 +769,20 @@ impl Connection {
         }
     }
 
-    fn on_data(&mut self, more: bool, payload: Bytes) -> Result<(), ProtocolError> {
-        if !self.reassembling && !more {
-            self.deliver(payload);
-            return Ok(());
-        }
-        let len = self.reassembly.len() + payload.len();
+    /// The payload just opened is held in `rx` behind the message's earlier fragments.
+    fn on_data(&mut self, more: bool) -> Result<(), ProtocolError> {
+        let len = self.rx.held();
         let max = self.config.max_message();
         if len > max {
             return Err(ProtocolError::MessageTooLarge { len, max });
         }
-        self.reassembly.extend_from_slice(&payload);
+        let fragmented = self.reassembling || more;
         self.reassembling = more;
         if !more {
-            let message = self.reassembly.split().freeze();
+            if fragmented {
+                self.last_reassembled = len;
+            }
+            let message = self.rx.take_held().freeze();
             self.deliver(message);
         }
         Ok(())

@@ -200,14 +200,25 @@ impl FrameOpener {
         header: &FrameHeader,
         body: &mut BytesMut,
     ) -> Result<(), ProtocolError> {
+        let payload = self.open_body_slice(header, body)?;
+        body.truncate(payload);
+        Ok(())
+    }
+
+    /// Authenticates and decrypts a body in place, wherever it lies; on success the payload is
+    /// the first `Ok(n)` bytes of `body` (the padding and tag after it are spent).
+    pub fn open_body_slice(
+        &mut self,
+        header: &FrameHeader,
+        body: &mut [u8],
+    ) -> Result<usize, ProtocolError> {
         if body.len() != header.body_wire_len() {
             return Err(ProtocolError::Malformed("body length"));
         }
         self.aead
             .open_in_place(&[], body)
             .map_err(|_| ProtocolError::Authentication)?;
-        body.truncate(header.payload_len.into());
-        Ok(())
+        Ok(header.payload_len.into())
     }
 }
 
