@@ -7,10 +7,7 @@
 //!   stream's send waits while its send window (256 KiB) is full, and TCP's own window then
 //!   pushes back on the local writer. The message is the read buffer itself (no copy): the
 //!   buffer is split off and frozen, and its memory is reused once the PORT connection has
-//!   sealed it. A few buffers take turns ([`ReadBuffers`]), enough to cover the messages a
-//!   full send window holds, so a busy connection reads into memory it used a moment ago
-//!   instead of into fresh allocations. A connection idle for a second gives them back until
-//!   data arrives.
+//!   sealed it. A connection idle for a second gives the buffer back until data arrives.
 //! - PORT → TCP: each received message is written as it is. While the local socket does not
 //!   drain, no message is taken, the PORT connection's receive window (256 KiB) fills, its
 //!   driver stops reading the server's socket, and TCP pushes back on the far end.
@@ -32,10 +29,6 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 /// The largest TCP read, and so the largest PORT message a read becomes. Large enough that a
 /// bulk transfer costs few reads and few messages; PORT splits it into frames itself.
 pub const READ_CHUNK: usize = 128 * 1024;
-
-/// Read buffers that take turns: the PORT send window (256 KiB) holds two messages of
-/// [`READ_CHUNK`] bytes, and one more is being sealed.
-const READ_BUFFERS: usize = 3;
 
 /// How long a direction waits for data before it gives its read buffer back.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
@@ -85,18 +78,20 @@ async fn tcp_into_port(
     mut port: port_tokio::WriteHalf,
     counter: &AtomicU64,
 ) -> Result<(), CarryError> {
-    let mut bufs = ReadBuffers::default();
+    let mut buf = BytesMut::new();
     loop {
         if tokio::time::timeout(IDLE_RELEASE, tcp.readable())
             .await
             .is_err()
         {
             // Idle: an idle carried connection holds no read buffer.
-            bufs = ReadBuffers::default();
+            buf = BytesMut::new();
             tcp.readable().await.map_err(CarryError::Tcp)?;
         }
-        let buf = bufs.next();
-        let n = match tcp.try_read_buf(buf) {
+        // Reclaims the buffer in place once the messages split off it were sealed; otherwise
+        // allocates a fresh one (at most one per read of up to READ_CHUNK bytes).
+        buf.reserve(READ_CHUNK);
+        let n = match tcp.try_read_buf(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(CarryError::Tcp(e)),
@@ -131,29 +126,6 @@ async fn port_into_tcp(
                 return tcp.shutdown().await.map_err(CarryError::Tcp);
             }
         }
-    }
-}
-
-/// The read buffers of one direction, used in turn.
-#[derive(Default)]
-struct ReadBuffers {
-    bufs: [BytesMut; READ_BUFFERS],
-    turn: usize,
-}
-
-impl ReadBuffers {
-    /// A buffer with room for a read of [`READ_CHUNK`] bytes: the first one whose earlier
-    /// messages were all sealed, reclaimed in place; a fresh allocation when every one of them
-    /// is still in use (at most one per read).
-    fn next(&mut self) -> &mut BytesMut {
-        let free = (0..READ_BUFFERS)
-            .map(|i| (self.turn + i) % READ_BUFFERS)
-            .find(|&i| self.bufs[i].try_reclaim(READ_CHUNK));
-        let i = free.unwrap_or(self.turn);
-        self.turn = (i + 1) % READ_BUFFERS;
-        let buf = &mut self.bufs[i];
-        buf.reserve(READ_CHUNK);
-        buf
     }
 }
 
