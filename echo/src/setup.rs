@@ -6,12 +6,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use port_core::{
-    ClientConfig, ClientKey, Config, Seed, ServerConfig, ServerKey, Session, Side, seaside,
-};
+use port_core::{ClientConfig, ClientKey, Config, ServerConfig, ServerKey, Session, Side, seaside};
 use port_driver::SessionFactory;
 use stack::{LayerContext, Registry};
 
@@ -126,20 +124,6 @@ pub fn config_from_env() -> Result<Config, Error> {
     Config::from_env().map_err(|e| Error::msg(format!("bad configuration: {e}")))
 }
 
-/// A fresh 32-byte seed from the operating system.
-pub fn fresh_seed() -> Result<Seed, Error> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::msg(format!("no entropy from the operating system: {e}")))?;
-    Ok(seed)
-}
-
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
 /// What both sides build a session from: the stack, the side's PORT setup (if the stack
 /// has a `port` layer), and optional byte counters.
 #[derive(Clone, Debug)]
@@ -160,7 +144,7 @@ impl Recipe {
     /// Builds one session; checked once at setup, so a stack that cannot be built fails
     /// before any socket exists.
     fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        let mut context = LayerContext::new(self.side, Instant::now(), unix_now(), fresh_seed()?);
+        let mut context = LayerContext::fresh(self.side).map_err(|e| Error::msg(e.to_string()))?;
         context.client = self.client.clone();
         context.server = self.server.clone();
         context.seaside_client = self.seaside_client.clone();

@@ -23,13 +23,13 @@ use async_io::{Async, Timer as IoTimer};
 // which a bare `Async<TcpStream>` does not.
 use port_core::seaside;
 use port_core::{ClientConfig, ServerConfig, Session};
-use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, SessionFactory, SocketOptions, Timer};
+use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, Timer};
 use smol::net::TcpStream;
 
 /// A PORT connection: the driver's stream, which is a futures-io `AsyncRead`/`AsyncWrite`
 /// byte stream as well as a message API.
 pub type PortStream = port_driver::Stream;
-pub use port_driver::{Error, Incoming, ReadHalf, WriteHalf};
+pub use port_driver::{Error, Incoming, ReadHalf, SessionFactory, SocketOptions, WriteHalf};
 
 /// Spawns on async-std's executor.
 #[derive(Clone, Copy, Debug, Default)]

@@ -42,12 +42,12 @@ use std::time::{Duration, Instant};
 
 use port_core::seaside;
 use port_core::{ClientConfig, ServerConfig, Session, Status};
-use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, SessionFactory, SocketOptions, Timer};
+use port_driver::{Acceptor, BoxFuture, Redirector, Runtime, Timer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use port_driver::Error;
+pub use port_driver::{Error, SessionFactory, SocketOptions};
 
 /// The tokio runtime for the driver: `tokio::spawn` and tokio timers.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,7 +1,7 @@
 //! The `Layer` trait: one sans-IO protocol layer with a side below (toward the transport) and a
 //! side above (toward the application).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use port_core::{ClientConfig, CloseReason, Error, Event, Seed, ServerConfig, Side, Status};
@@ -106,6 +106,19 @@ impl LayerContext {
             unix_time,
             seed,
         }
+    }
+
+    /// A context for `side` at this moment, with a fresh seed from the operating system: what
+    /// a program that builds one stack per connection wants for each.
+    pub fn fresh(side: Side) -> std::io::Result<Self> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| {
+            std::io::Error::other(format!("no entropy from the operating system: {e}"))
+        })?;
+        let unix_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(Self::new(side, Instant::now(), unix_time, seed))
     }
 
     /// The seed for the layer at `index` (0 = bottom): independent per layer (a BLAKE3

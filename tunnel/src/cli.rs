@@ -74,6 +74,11 @@ pub struct ServerArgs {
     /// [env: PORT_TUNNEL_TOKENS_FILE].
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// The stack to serve: `port` (the default), or port under other layers of the built-in
+    /// stacks, such as `port+passthrough`; clients name the same stack in their --server URL
+    /// [env: PORT_TUNNEL_STACK].
+    #[arg(long, value_name = "STACK")]
+    pub stack: Option<String>,
 }
 
 /// Arguments of `port-tunnel client`.
@@ -82,7 +87,8 @@ pub struct ClientArgs {
     /// Where to accept local TCP connections, HOST:PORT [env: PORT_TUNNEL_LISTEN].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// The tunnel server, port://HOST:PORT [env: PORT_TUNNEL_SERVER].
+    /// The tunnel server, STACK://HOST:PORT with the stack the server serves
+    /// (port://HOST:PORT unless it was given --stack) [env: PORT_TUNNEL_SERVER].
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// The server's client key file (client.key from `port-tunnel keygen`)
@@ -157,6 +163,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 key: args.key,
                 forward: args.forward,
                 tokens: args.tokens,
+                stack: args.stack,
             };
             let settings = ServerSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::server::run(settings))?

@@ -19,6 +19,7 @@ use crate::copy::{carry, close_gently};
 use crate::error::{Error, describe};
 use crate::server::announce;
 use crate::shutdown::{StopSignals, drain};
+use crate::stacks::TunnelStack;
 use crate::summary::{Summary, bump};
 use crate::tokens::read_token_file;
 
@@ -28,6 +29,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// What every connection task shares.
 struct Shared {
     server: String,
+    stack: TunnelStack,
     setup: ClientConfig,
     summary: Arc<Summary>,
 }
@@ -50,6 +52,7 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
 
     let shared = Arc::new(Shared {
         server: settings.server.host_port(),
+        stack: settings.stack,
         setup,
         summary: Arc::new(Summary::default()),
     });
@@ -77,11 +80,26 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
     Ok(shared.summary.clone())
 }
 
+/// Opens a PORT connection to the server: a plain one for the `port` stack, a session of the
+/// stack otherwise.
+async fn connect(shared: &Shared) -> Result<port_tokio::PortStream, port_tokio::Error> {
+    if shared.stack.is_plain_port() {
+        return port_tokio::connect(shared.server.as_str(), &shared.setup).await;
+    }
+    let session = shared
+        .stack
+        .client_session(&shared.setup)
+        .map_err(|e| port_tokio::Error::Io(Arc::new(e)))?;
+    let limit = shared.setup.config().handshake_timeout();
+    let options = port_tokio::SocketOptions::default();
+    port_tokio::connect_session(shared.server.as_str(), || session, limit, options).await
+}
+
 /// Opens a PORT connection for one local connection and carries it.
 async fn carry_one(tcp: TcpStream, peer: std::net::SocketAddr, shared: Arc<Shared>) {
     let summary = &shared.summary;
     let _ = tcp.set_nodelay(true);
-    let stream = match port_tokio::connect(shared.server.as_str(), &shared.setup).await {
+    let stream = match connect(&shared).await {
         Ok(stream) => stream,
         Err(e) => {
             let counter = match e {

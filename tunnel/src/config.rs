@@ -16,6 +16,7 @@
 //! key_file = "keys/server.key"
 //! forward = "127.0.0.1:22"
 //! tokens_file = "tokens"
+//! stack = "port"
 //!
 //! [client]
 //! listen = "127.0.0.1:2222"
@@ -35,6 +36,7 @@ use port_core::Config;
 use stack::Address;
 
 use crate::error::Error;
+use crate::stacks::{DEFAULT_STACK, STACK_FORM, TunnelStack};
 
 /// The prefix of every environment variable read.
 const ENV_PREFIX: &str = "PORT_";
@@ -120,6 +122,14 @@ field!(
     "the tokens file"
 );
 field!(
+    SERVER_STACK,
+    Server,
+    "--stack",
+    "PORT_TUNNEL_STACK",
+    "stack",
+    "the stack to serve (port, or port under other layers: port+passthrough)"
+);
+field!(
     CLIENT_LISTEN,
     Client,
     "--listen",
@@ -133,7 +143,7 @@ field!(
     "--server",
     "PORT_TUNNEL_SERVER",
     "server",
-    "the tunnel server as port://HOST:PORT"
+    "the tunnel server as STACK://HOST:PORT (e.g. port://198.51.100.7:9000)"
 );
 field!(
     CLIENT_KEY,
@@ -153,7 +163,7 @@ field!(
 );
 
 /// Keys allowed in each table of the file.
-const SERVER_KEYS: [&str; 4] = ["listen", "key_file", "forward", "tokens_file"];
+const SERVER_KEYS: [&str; 5] = ["listen", "key_file", "forward", "tokens_file", "stack"];
 const CLIENT_KEYS: [&str; 4] = ["listen", "server", "key_file", "token_file"];
 
 /// A value and where it came from (for errors, and to resolve relative paths).
@@ -384,9 +394,9 @@ fn parse_file(text: &str, path: &Path) -> Result<FileValues, Error> {
                         }
                         _ => {
                             let (allowed, map) = if key == "server" {
-                                (&SERVER_KEYS, &mut out.server)
+                                (&SERVER_KEYS[..], &mut out.server)
                             } else {
-                                (&CLIENT_KEYS, &mut out.client)
+                                (&CLIENT_KEYS[..], &mut out.client)
                             };
                             if !allowed.contains(&name) {
                                 return Err(Error::msg(format!(
@@ -434,26 +444,33 @@ fn host_port(value: &Value) -> Result<String, Error> {
     }
 }
 
-/// Parses the server URL: `port://HOST:PORT`, or a bare `HOST:PORT`.
-fn server_url(value: &Value) -> Result<Address, Error> {
-    const FORM: &str = "port://HOST:PORT (e.g. port://198.51.100.7:9000)";
+/// Parses the server URL: `STACK://HOST:PORT`, or a bare `HOST:PORT` for the `port` stack.
+fn server_url(value: &Value) -> Result<(Address, TunnelStack), Error> {
+    const FORM: &str = "STACK://HOST:PORT (e.g. port://198.51.100.7:9000)";
     let parsed = if value.text.contains("://") {
         value.text.parse::<Address>()
     } else {
-        Address::from_parts("port", &value.text)
+        Address::from_parts(DEFAULT_STACK, &value.text)
     };
-    match parsed {
-        Ok(address) if address.stack == "port" => Ok(address),
-        Ok(address) => Err(Error::msg(format!(
-            "bad {}: the stack {:?} is not supported here; expected {FORM}",
-            value.origin, address.stack
-        ))),
-        // The text is not repeated: a mistyped address may hold a secret.
-        Err(e) => Err(Error::msg(format!(
-            "bad {}: {e}; expected {FORM}",
+    // The text is not repeated: a mistyped address may hold a secret.
+    let address =
+        parsed.map_err(|e| Error::msg(format!("bad {}: {e}; expected {FORM}", value.origin)))?;
+    let stack = TunnelStack::resolve(&address.stack).map_err(|e| {
+        Error::msg(format!(
+            "bad {}: {e}; expected {FORM} with {STACK_FORM}",
             value.origin
-        ))),
-    }
+        ))
+    })?;
+    Ok((address, stack))
+}
+
+/// Parses the server's `--stack`.
+fn stack_spec(value: Option<Value>) -> Result<TunnelStack, Error> {
+    let Some(value) = value else {
+        return TunnelStack::resolve(DEFAULT_STACK).map_err(Error::msg);
+    };
+    TunnelStack::resolve(&value.text)
+        .map_err(|e| Error::msg(format!("bad {}: {e}; expected {STACK_FORM}", value.origin)))
 }
 
 /// The flags of `port-tunnel server` (each may also come from the environment or the file).
@@ -467,6 +484,8 @@ pub struct ServerFlags {
     pub forward: Option<String>,
     /// `--tokens`.
     pub tokens: Option<PathBuf>,
+    /// `--stack`.
+    pub stack: Option<String>,
 }
 
 /// Everything the server runs with, checked.
@@ -480,6 +499,8 @@ pub struct ServerSettings {
     pub forward: String,
     /// The tokens file; without one, every client holding the client key is accepted.
     pub tokens_file: Option<PathBuf>,
+    /// The stack served.
+    pub stack: TunnelStack,
     /// PORT protocol settings.
     pub port: Config,
 }
@@ -497,11 +518,13 @@ impl ServerSettings {
         let tokens_file = sources
             .lookup(&SERVER_TOKENS, path_of(flags.tokens))
             .map(|v| v.path());
+        let stack = stack_spec(sources.lookup(&SERVER_STACK, flags.stack))?;
         Ok(ServerSettings {
             listen,
             key_file,
             forward,
             tokens_file,
+            stack,
             port: sources.port_config()?,
         })
     }
@@ -527,6 +550,8 @@ pub struct ClientSettings {
     pub listen: SocketAddr,
     /// The tunnel server.
     pub server: Address,
+    /// The stack its URL names.
+    pub stack: TunnelStack,
     /// The server's client key file.
     pub key_file: PathBuf,
     /// The file holding this client's token.
@@ -539,12 +564,13 @@ impl ClientSettings {
     /// Resolves the client's settings from `flags` and `sources`.
     pub fn resolve(flags: ClientFlags, sources: &Sources) -> Result<ClientSettings, Error> {
         let listen = listen_addr(&sources.require(&CLIENT_LISTEN, flags.listen)?)?;
-        let server = server_url(&sources.require(&CLIENT_SERVER, flags.server)?)?;
+        let (server, stack) = server_url(&sources.require(&CLIENT_SERVER, flags.server)?)?;
         let key_file = sources.require(&CLIENT_KEY, path_of(flags.key))?.path();
         let token_file = sources.require(&CLIENT_TOKEN, path_of(flags.token))?.path();
         Ok(ClientSettings {
             listen,
             server,
+            stack,
             key_file,
             token_file,
             port: sources.port_config()?,
@@ -584,6 +610,26 @@ min_next_in = 1.5
             env(vars),
             file.map(|t| (t, Path::new("/etc/pt/tunnel.toml"))),
         )
+    }
+
+    #[test]
+    fn the_stack_is_port_unless_named_and_a_client_url_names_its_own() {
+        let s = sources(&[], Some(FILE)).unwrap();
+        let server = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
+        assert_eq!(server.stack.spec(), "port");
+        assert!(server.stack.is_plain_port());
+        let layered = FILE.replace("[client]", "stack = \"port+passthrough\"\n[client]");
+        let s = sources(&[], Some(&layered)).unwrap();
+        let server = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
+        assert_eq!(server.stack.spec(), "port+passthrough");
+        assert!(!server.stack.is_plain_port());
+        let flags = ClientFlags {
+            server: Some("port+passthrough://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let client = ClientSettings::resolve(flags, &s).unwrap();
+        assert_eq!(client.stack.spec(), "port+passthrough");
+        assert_eq!(client.server.host_port(), "127.0.0.1:9");
     }
 
     #[test]
@@ -675,6 +721,17 @@ min_next_in = 1.5
             e.message().starts_with("bad PORT_TUNNEL_FORWARD \"x\""),
             "{e}"
         );
+        let e = sources(&[("PORT_TUNNEL_STACK", "passthrough")], Some(FILE)).unwrap();
+        let e = ServerSettings::resolve(ServerFlags::default(), &e).unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("bad PORT_TUNNEL_STACK: the stack \"passthrough\" has the layers"),
+            "{e}"
+        );
+        assert!(
+            e.message().contains("expected a stack with one port layer"),
+            "{e}"
+        );
         let client = |server: &str| {
             let flags = ClientFlags {
                 server: Some(server.into()),
@@ -682,7 +739,16 @@ min_next_in = 1.5
             };
             ClientSettings::resolve(flags, &s).unwrap_err().to_string()
         };
-        assert!(client("tls://h:1").contains("\"tls\" is not supported"));
+        let e = client("tls://h:1");
+        assert!(e.starts_with("bad --server:"), "{e}");
+        assert!(e.contains("tls"), "{e}");
+        assert!(e.contains("expected STACK://HOST:PORT"), "{e}");
+        let e = client("passthrough://h:1");
+        assert!(
+            e.contains("the stack \"passthrough\" has the layers passthrough"),
+            "{e}"
+        );
+        assert!(e.contains("with a stack with one port layer"), "{e}");
         assert!(client("port://h").starts_with("bad --server:"));
         assert!(
             ClientSettings::resolve(

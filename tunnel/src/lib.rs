@@ -38,12 +38,17 @@
 //! `connection error` ([`server::TARGET_DOWN`]); the client then closes the local connection
 //! with a FIN.
 //!
+//! **Stacks**: the server's `--stack` may put layers of the stack registry's built-in stacks
+//! over PORT (`port+passthrough`), and the client names the same stack in its URL
+//! (`port+passthrough://SERVER:9000`); see [`stacks`]. The default, `port`, runs PORT
+//! connections directly.
+//!
 //! **Settings** come from flags, else `PORT_TUNNEL_*` and `PORT_*` environment variables, else a
 //! TOML file (`--config FILE`, see [`config`]). SIGINT or SIGTERM stops accepting, gives open
 //! connections up to 30 s to finish, and prints a summary line of connections and bytes.
 //!
 //! Modules: [`config`] (settings), [`tokens`] (token files), [`copy`] (carrying one
-//! connection), [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
+//! connection), [`stacks`], [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -53,6 +58,7 @@ pub mod copy;
 pub mod error;
 pub mod server;
 pub mod shutdown;
+pub mod stacks;
 pub mod summary;
 pub mod tokens;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use port_core::{ServerConfig, Status};
-use port_tokio::{Incoming, Listener};
+use port_tokio::{Incoming, Listener, SocketOptions};
 use tokio::net::TcpStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
@@ -54,14 +54,16 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
     let mut stop = StopSignals::install()?;
     let mut hangup = signal(SignalKind::hangup())
         .map_err(|e| Error::msg(format!("cannot handle SIGHUP: {e}")))?;
-    let listener = Listener::bind(settings.listen, ServerConfig::new(settings.port, key))
+    let setup = ServerConfig::new(settings.port.clone(), key);
+    let listener = bind(&settings, setup)
         .await
         .map_err(|e| Error::msg(format!("cannot listen on {}: {e}", settings.listen)))?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::msg(format!("cannot listen on {}: {e}", settings.listen)))?;
     announce(&format!("listening on {local}"))?;
-    tracing::info!(addr = %local, forward = %settings.forward, "tunnel server listening");
+    tracing::info!(addr = %local, forward = %settings.forward, stack = settings.stack.spec(),
+        "tunnel server listening");
 
     let shared = Arc::new(Shared {
         forward: settings.forward,
@@ -92,6 +94,17 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
     drop(listener);
     drain(&mut tasks, &mut stop).await;
     Ok(shared.summary.clone())
+}
+
+/// Binds the listener: PORT connections as they are for the `port` stack, sessions of the
+/// stack otherwise.
+async fn bind(settings: &ServerSettings, setup: ServerConfig) -> std::io::Result<Listener> {
+    if settings.stack.is_plain_port() {
+        return Listener::bind(settings.listen, setup).await;
+    }
+    let linger = setup.config().handshake_timeout();
+    let factory = settings.stack.server_factory(setup);
+    Listener::bind_sessions(settings.listen, factory, linger, SocketOptions::default()).await
 }
 
 /// Prints a line on stdout at once (scripts and tests wait for it).

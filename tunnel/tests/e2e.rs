@@ -116,6 +116,35 @@ fn unknown_token_is_refused() {
     );
 }
 
+/// `--stack` with layers over PORT: the tunnel runs the registry's stack on both ends, data
+/// crosses it intact, and the tokens still decide (the PORT layer's authentication reaches the
+/// server through the stack).
+#[test]
+fn a_stack_of_layers_over_port_carries_data_and_checks_tokens() {
+    const STACK: &str = "port+passthrough";
+    let files = Files::new("stack", "alpha", "alpha");
+    let server = files.server_on(echo_target(), STACK);
+    let client = files.client_on(server.addr, STACK, &files.client_key, &[]);
+    echo_through(client.addr, &pattern(7, 3 * 1024 * 1024 + 5));
+    server.wait_log("stack=\"port+passthrough\"");
+
+    let refused = Files::new("stack-refused", "alpha", "beta");
+    let refused_server = refused.server_on(echo_target(), STACK);
+    let refused_client = refused.client_on(refused_server.addr, STACK, &refused.client_key, &[]);
+    expect_clean_close(refused_client.addr);
+    refused_client.wait_log("the server refused: registration error (3)");
+    refused_server.wait_log("unknown token: refused");
+
+    let (status, lines) = client.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("summary: 1 connections carried (0 ended")),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn wrong_server_key_fails_with_a_clear_message() {
     let files = Files::new("wrongkey", "alpha", "alpha");

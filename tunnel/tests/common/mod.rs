@@ -176,6 +176,11 @@ impl Files {
     }
 
     pub fn server(&self, forward: SocketAddr) -> Daemon {
+        self.server_on(forward, "port")
+    }
+
+    /// A server serving `stack`.
+    pub fn server_on(&self, forward: SocketAddr, stack: &str) -> Daemon {
         let mut cmd = command();
         cmd.args([
             "server",
@@ -183,6 +188,8 @@ impl Files {
             "127.0.0.1:0",
             "--forward",
             &forward.to_string(),
+            "--stack",
+            stack,
         ])
         .arg("--key")
         .arg(&self.server_key)
@@ -192,13 +199,24 @@ impl Files {
     }
 
     pub fn client_with(&self, server: SocketAddr, key: &Path, env: &[(&str, &str)]) -> Daemon {
+        self.client_on(server, "port", key, env)
+    }
+
+    /// A client of a server serving `stack`.
+    pub fn client_on(
+        &self,
+        server: SocketAddr,
+        stack: &str,
+        key: &Path,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut cmd = command();
         cmd.args([
             "client",
             "--listen",
             "127.0.0.1:0",
             "--server",
-            &format!("port://{server}"),
+            &format!("{stack}://{server}"),
         ])
         .arg("--key")
         .arg(key)

@@ -1,0 +1,120 @@
+//! The stack a tunnel speaks: `port` alone (the default), or PORT under other layers of the
+//! stack registry's built-in stacks, such as `port+passthrough`. Both ends must name the same
+//! stack: the server with `--stack`, the client in its `--server` URL
+//! (`port+passthrough://HOST:PORT`).
+//!
+//! Every tunnel stack holds exactly what the tunnel's keys and tokens are for: a `port` layer.
+//! A `seaside` layer is refused (it takes other keys and a second TCP connection per client).
+
+use std::sync::Arc;
+
+use port_core::{ClientConfig, ServerConfig, Session, Side};
+use port_tokio::SessionFactory;
+use stack::{LayerContext, Registry};
+
+/// The default stack: PORT directly over TCP.
+pub const DEFAULT_STACK: &str = "port";
+
+/// What a tunnel stack must look like, for error messages.
+pub const STACK_FORM: &str =
+    "a stack with one port layer and no seaside layer (e.g. port or port+passthrough)";
+
+/// A checked tunnel stack.
+#[derive(Clone)]
+pub struct TunnelStack {
+    registry: Arc<Registry>,
+    spec: String,
+    /// `port` alone: the tunnel then runs PORT connections directly, without a stack around
+    /// them.
+    plain: bool,
+}
+
+impl TunnelStack {
+    /// Resolves `spec` against the built-in stacks; the error says why it cannot carry a
+    /// tunnel.
+    pub fn resolve(spec: &str) -> Result<TunnelStack, String> {
+        let registry = Registry::with_builtins();
+        let layers = registry.resolve(spec).map_err(|e| e.to_string())?;
+        let ports = layers.iter().filter(|l| *l == "port").count();
+        if ports != 1 || layers.iter().any(|l| l == "seaside") {
+            return Err(format!(
+                "the stack {spec:?} has the layers {}",
+                layers.join("+")
+            ));
+        }
+        Ok(TunnelStack {
+            registry: Arc::new(registry),
+            spec: spec.to_owned(),
+            plain: layers == ["port"],
+        })
+    }
+
+    /// The stack as it was named.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// True for `port` alone.
+    pub fn is_plain_port(&self) -> bool {
+        self.plain
+    }
+
+    /// One server session of this stack.
+    pub fn server_session(&self, setup: &ServerConfig) -> std::io::Result<Box<dyn Session + Send>> {
+        let mut context = LayerContext::fresh(Side::Server)?;
+        context.server = Some(setup.clone());
+        self.build(&context)
+    }
+
+    /// One client session of this stack.
+    pub fn client_session(&self, setup: &ClientConfig) -> std::io::Result<Box<dyn Session + Send>> {
+        let mut context = LayerContext::fresh(Side::Client)?;
+        context.client = Some(setup.clone());
+        self.build(&context)
+    }
+
+    /// Builds a server session for every accepted connection.
+    pub fn server_factory(&self, setup: ServerConfig) -> SessionFactory {
+        let stack = self.clone();
+        Arc::new(move |_peer| Ok(stack.server_session(&setup)?))
+    }
+
+    fn build(&self, context: &LayerContext) -> std::io::Result<Box<dyn Session + Send>> {
+        let stack = self.registry.build(&self.spec, context).map_err(|e| {
+            std::io::Error::other(format!("cannot build the stack {:?}: {e}", self.spec))
+        })?;
+        Ok(Box::new(stack))
+    }
+}
+
+impl std::fmt::Debug for TunnelStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelStack")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_alone_is_plain_and_layers_over_port_are_not() {
+        let plain = TunnelStack::resolve("port").unwrap();
+        assert!(plain.is_plain_port());
+        let layered = TunnelStack::resolve("port+passthrough").unwrap();
+        assert!(!layered.is_plain_port());
+        assert_eq!(layered.spec(), "port+passthrough");
+    }
+
+    #[test]
+    fn stacks_without_exactly_one_port_layer_are_refused_with_their_layers() {
+        for spec in ["passthrough", "port+port", "seaside", "port+seaside"] {
+            let e = TunnelStack::resolve(spec).unwrap_err();
+            assert!(e.contains(spec), "{spec}: {e}");
+        }
+        let e = TunnelStack::resolve("no-such-layer").unwrap_err();
+        assert!(e.contains("no-such-layer"), "{e}");
+    }
+}
