@@ -6,10 +6,23 @@
 #   tunnel/bench/iperf.sh [SECONDS [ROUNDS]]   (default: 5 s per measurement, 3 rounds)
 #
 # Prints a Markdown table: Gbit/s the iperf3 receiver saw, and the tunnel's ratio to direct.
+#
+#   tunnel/bench/iperf.sh cpu [ROUNDS [STREAMS]]   (default: 3 rounds, 1 stream)
+#
+# Instead: where the CPU goes. Each round moves 4 GiB (128 KiB writes, default padding) direct
+# and then through the tunnel, and prints the user/system CPU seconds per GiB of every process.
 set -euo pipefail
 
-secs=${1:-5}
-rounds=${2:-3}
+mode=table
+if [ "${1:-}" = cpu ]; then
+    mode=cpu
+    shift
+    rounds=${1:-3}
+    streams=${2:-1}
+else
+    secs=${1:-5}
+    rounds=${2:-3}
+fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v iperf3 >/dev/null || ! command -v jq >/dev/null; then
     apt-get update >/dev/null && apt-get install -y iperf3 jq >/dev/null
@@ -28,11 +41,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Starts a daemon in the background (its pid joins `pids`).
+# Starts a daemon in the background (its pid joins `pids` and `pid_of[name]`).
+declare -A pid_of
 launch() { # name command...
-    local out="$work/$1.out"; shift
+    local name=$1 out="$work/$1.out"; shift
     "$@" >"$out" 2>"$out.log" &
     pids+=($!)
+    pid_of[$name]=$!
 }
 
 # Waits for a daemon's `listening on ADDR` line and prints the port.
@@ -51,8 +66,7 @@ port_of() { # name
 "$bin" keygen --out "$work/keys" >/dev/null
 echo "bench" > "$work/tokens"
 iperf_port=$(free_port)
-iperf3 -s -p "$iperf_port" >/dev/null 2>&1 &
-pids+=($!)
+launch iperf-server iperf3 -s -p "$iperf_port"
 sleep 0.3
 
 # Gbit/s the iperf3 receiver saw.
@@ -73,6 +87,58 @@ for padding in default 0; do
         --server "port://127.0.0.1:$server_port" --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
     tunnel_port[$padding]=$(port_of "client-$padding")
 done
+
+# User and system CPU ticks a process has used so far.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+
+# One 4 GiB transfer to a port: "Gbit/s user-s sys-s" (the last two of the iperf3 client).
+transfer() { # port
+    python3 - "$1" "$streams" <<'PY'
+import json, os, subprocess, sys
+cmd = ["iperf3", "-c", "127.0.0.1", "-p", sys.argv[1], "-n", "4G", "-l", "128K", "-P", sys.argv[2], "-J"]
+child = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+out = child.stdout.read()
+_, _, usage = os.wait4(child.pid, 0)
+print(json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9, usage.ru_utime, usage.ru_stime)
+PY
+}
+
+cpu_table() {
+    local hz procs=(iperf-server client-default server-default)
+    hz=$(getconf CLK_TCK)
+    echo "| path | Gbit/s | iperf3 client | iperf3 server | tunnel client | tunnel server | total CPU-s per GiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for _ in $(seq "$rounds"); do
+        for path in direct tunnel; do
+            local port=$iperf_port before=() after=()
+            [ "$path" = tunnel ] && port=${tunnel_port[default]}
+            for p in "${procs[@]}"; do before+=("$(ticks "${pid_of[$p]}")"); done
+            local result
+            result=$(transfer "$port")
+            for p in "${procs[@]}"; do after+=("$(ticks "${pid_of[$p]}")"); done
+            python3 - "$path" "$hz" "$result" "${before[@]}" "${after[@]}" <<'PY'
+import sys
+path, hz, result = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+before, after = sys.argv[4:7], sys.argv[7:10]
+gbps, cells = float(result[0]), [(float(result[1]) / 4, float(result[2]) / 4)]
+for b, a in zip(before, after):
+    (bu, bs), (au, as_) = map(int, b.split()), map(int, a.split())
+    cells.append(((au - bu) / hz / 4, (as_ - bs) / hz / 4))
+if path == "direct":
+    cells[2:] = [None, None]
+total = sum(u + s for c in cells if c for u, s in [c])
+show = lambda c: "–" if c is None else f"{c[0]:.2f} / {c[1]:.2f}"
+print(f"| {path} | {gbps:.2f} | " + " | ".join(show(c) for c in cells) + f" | {total:.2f} |")
+PY
+        done
+    done
+}
+
+if [ "$mode" = cpu ]; then
+    echo "CPU seconds per GiB, user / system; 4 GiB per transfer, $streams stream(s), 128 KiB writes"
+    cpu_table
+    exit
+fi
 
 # Each round measures direct and then the tunnel, back to back, so that load from elsewhere
 # hits both sides of a ratio alike; the table shows medians over the rounds.
