@@ -11,6 +11,12 @@
 #
 # Instead: where the CPU goes. Each round moves 4 GiB (128 KiB writes, default padding) direct
 # and then through the tunnel, and prints the user/system CPU seconds per GiB of every process.
+#
+#   tunnel/bench/iperf.sh floor [SECONDS [ROUNDS]]   (default: 5 s, 3 rounds)
+#
+# Instead: direct, the tunnel (default padding) and the floor (tunnel/examples/sealed_relay.rs:
+# a pair of blocking relays that only seal and open every byte with the same AEAD over the same
+# three hops) with 128 KiB writes, 1 and 4 streams. The cpu mode adds the floor's row too.
 set -euo pipefail
 
 mode=table
@@ -19,6 +25,11 @@ if [ "${1:-}" = cpu ]; then
     shift
     rounds=${1:-3}
     streams=${2:-1}
+elif [ "${1:-}" = floor ]; then
+    mode=floor
+    shift
+    secs=${1:-5}
+    rounds=${2:-3}
 else
     secs=${1:-5}
     rounds=${2:-3}
@@ -27,8 +38,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v iperf3 >/dev/null || ! command -v jq >/dev/null; then
     apt-get update >/dev/null && apt-get install -y iperf3 jq >/dev/null
 fi
-cargo build --release -q -p tunnel --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p tunnel --bin port-tunnel --example sealed_relay --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/port-tunnel"
+relay="$root/target/release/examples/sealed_relay"
 
 work=$(mktemp -d)
 pids=()
@@ -87,6 +99,9 @@ for padding in default 0; do
         --server "port://127.0.0.1:$server_port" --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
     tunnel_port[$padding]=$(port_of "client-$padding")
 done
+launch floor-server "$relay" open 127.0.0.1:0 "127.0.0.1:$iperf_port"
+launch floor-client "$relay" seal 127.0.0.1:0 "127.0.0.1:$(port_of floor-server)"
+floor_port=$(port_of floor-client)
 
 # User and system CPU ticks a process has used so far.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -104,14 +119,16 @@ PY
 }
 
 cpu_table() {
-    local hz procs=(iperf-server client-default server-default)
+    local hz procs
     hz=$(getconf CLK_TCK)
-    echo "| path | Gbit/s | iperf3 client | iperf3 server | tunnel client | tunnel server | total CPU-s per GiB |"
+    echo "| path | Gbit/s | iperf3 client | iperf3 server | relay client | relay server | total CPU-s per GiB |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for _ in $(seq "$rounds"); do
-        for path in direct tunnel; do
+        for path in direct tunnel floor; do
             local port=$iperf_port before=() after=()
+            procs=(iperf-server client-default server-default)
             [ "$path" = tunnel ] && port=${tunnel_port[default]}
+            [ "$path" = floor ] && port=$floor_port && procs=(iperf-server floor-client floor-server)
             for p in "${procs[@]}"; do before+=("$(ticks "${pid_of[$p]}")"); done
             local result
             result=$(transfer "$port")
@@ -140,9 +157,27 @@ if [ "$mode" = cpu ]; then
     exit
 fi
 
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+if [ "$mode" = floor ]; then
+    echo "| streams | direct Gbit/s | tunnel Gbit/s | floor Gbit/s | tunnel/direct | floor/direct | tunnel/floor |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    for par in 1 4; do
+        ds=(); ts=(); fs=(); tds=(); fds=(); tfs=()
+        for _ in $(seq "$rounds"); do
+            d=$(measure "$iperf_port" 128K "$par")
+            t=$(measure "${tunnel_port[default]}" 128K "$par")
+            f=$(measure "$floor_port" 128K "$par")
+            ds+=("$d"); ts+=("$t"); fs+=("$f")
+            tds+=("$(ratio "$t" "$d")"); fds+=("$(ratio "$f" "$d")"); tfs+=("$(ratio "$t" "$f")")
+        done
+        echo "| $par | $(median "${ds[@]}") | $(median "${ts[@]}") | $(median "${fs[@]}") | $(median "${tds[@]}") | $(median "${fds[@]}") | $(median "${tfs[@]}") |"
+    done
+    exit
+fi
+
 # Each round measures direct and then the tunnel, back to back, so that load from elsewhere
 # hits both sides of a ratio alike; the table shows medians over the rounds.
-median() { python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
 echo "| padding | write | streams | direct Gbit/s | tunnel Gbit/s | ratio (median of $rounds rounds) |"
 echo "|---|---:|---:|---:|---:|---:|"
 for padding in default 0; do
