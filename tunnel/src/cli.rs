@@ -74,11 +74,16 @@ pub struct ServerArgs {
     /// [env: PORT_TUNNEL_TOKENS_FILE].
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
-    /// The stack to serve: `port` (the default), or port under other layers of the built-in
-    /// stacks, such as `port+passthrough`; clients name the same stack in their --server URL
-    /// [env: PORT_TUNNEL_STACK].
+    /// The stack to serve: `port` (the default), or port under other layers, such as
+    /// `port+passthrough` or a stack named in a stacks file; clients name the same stack in
+    /// their --server URL [env: PORT_TUNNEL_STACK].
     #[arg(long, value_name = "STACK")]
     pub stack: Option<String>,
+    /// A TOML file of named stacks and aliases, read after the built-in stacks and the stack
+    /// files on the search path ($PORT_STACKS_FILE, ./port-stacks.toml,
+    /// ~/.config/port/stacks.toml) [env: PORT_TUNNEL_STACKS_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub stacks_file: Option<PathBuf>,
 }
 
 /// Arguments of `port-tunnel client`.
@@ -99,6 +104,10 @@ pub struct ClientArgs {
     /// [env: PORT_TUNNEL_TOKEN_FILE].
     #[arg(long, value_name = "FILE")]
     pub token: Option<PathBuf>,
+    /// A TOML file of named stacks and aliases for the --server URL, read after the built-in
+    /// stacks and the stack files on the search path [env: PORT_TUNNEL_STACKS_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub stacks_file: Option<PathBuf>,
 }
 
 /// Arguments of `port-tunnel keygen`.
@@ -164,6 +173,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 forward: args.forward,
                 tokens: args.tokens,
                 stack: args.stack,
+                stacks_file: args.stacks_file,
             };
             let settings = ServerSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::server::run(settings))?
@@ -174,6 +184,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 server: args.server,
                 key: args.key,
                 token: args.token,
+                stacks_file: args.stacks_file,
             };
             let settings = ClientSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::client::run(settings))?

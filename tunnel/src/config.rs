@@ -17,6 +17,7 @@
 //! forward = "127.0.0.1:22"
 //! tokens_file = "tokens"
 //! stack = "port"
+//! # stacks_file = "stacks.toml"   (named stacks for `stack` and the client's `server` URL)
 //!
 //! [client]
 //! listen = "127.0.0.1:2222"
@@ -31,12 +32,15 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use port_core::Config;
-use stack::Address;
+use stack::{Address, Registry};
 
 use crate::error::Error;
-use crate::stacks::{DEFAULT_STACK, STACK_FORM, TunnelStack};
+use crate::stacks::{
+    DEFAULT_STACK, RegistryLoadError, STACK_FORM, STACKS_FILE_FORM, TunnelStack, load_registry,
+};
 
 /// The prefix of every environment variable read.
 const ENV_PREFIX: &str = "PORT_";
@@ -130,6 +134,14 @@ field!(
     "the stack to serve (port, or port under other layers: port+passthrough)"
 );
 field!(
+    SERVER_STACKS_FILE,
+    Server,
+    "--stacks-file",
+    "PORT_TUNNEL_STACKS_FILE",
+    "stacks_file",
+    "a stacks file"
+);
+field!(
     CLIENT_LISTEN,
     Client,
     "--listen",
@@ -161,10 +173,25 @@ field!(
     "token_file",
     "the file holding this client's token"
 );
+field!(
+    CLIENT_STACKS_FILE,
+    Client,
+    "--stacks-file",
+    "PORT_TUNNEL_STACKS_FILE",
+    "stacks_file",
+    "a stacks file"
+);
 
 /// Keys allowed in each table of the file.
-const SERVER_KEYS: [&str; 5] = ["listen", "key_file", "forward", "tokens_file", "stack"];
-const CLIENT_KEYS: [&str; 4] = ["listen", "server", "key_file", "token_file"];
+const SERVER_KEYS: [&str; 6] = [
+    "listen",
+    "key_file",
+    "forward",
+    "tokens_file",
+    "stack",
+    "stacks_file",
+];
+const CLIENT_KEYS: [&str; 5] = ["listen", "server", "key_file", "token_file", "stacks_file"];
 
 /// A value and where it came from (for errors, and to resolve relative paths).
 #[derive(Clone, Debug)]
@@ -445,7 +472,7 @@ fn host_port(value: &Value) -> Result<String, Error> {
 }
 
 /// Parses the server URL: `STACK://HOST:PORT`, or a bare `HOST:PORT` for the `port` stack.
-fn server_url(value: &Value) -> Result<(Address, TunnelStack), Error> {
+fn server_url(value: &Value, registry: &Arc<Registry>) -> Result<(Address, TunnelStack), Error> {
     const FORM: &str = "STACK://HOST:PORT (e.g. port://198.51.100.7:9000)";
     let parsed = if value.text.contains("://") {
         value.text.parse::<Address>()
@@ -455,7 +482,7 @@ fn server_url(value: &Value) -> Result<(Address, TunnelStack), Error> {
     // The text is not repeated: a mistyped address may hold a secret.
     let address =
         parsed.map_err(|e| Error::msg(format!("bad {}: {e}; expected {FORM}", value.origin)))?;
-    let stack = TunnelStack::resolve(&address.stack).map_err(|e| {
+    let stack = TunnelStack::resolve_in(registry, &address.stack).map_err(|e| {
         Error::msg(format!(
             "bad {}: {e}; expected {FORM} with {STACK_FORM}",
             value.origin
@@ -465,12 +492,28 @@ fn server_url(value: &Value) -> Result<(Address, TunnelStack), Error> {
 }
 
 /// Parses the server's `--stack`.
-fn stack_spec(value: Option<Value>) -> Result<TunnelStack, Error> {
+fn stack_spec(value: Option<Value>, registry: &Arc<Registry>) -> Result<TunnelStack, Error> {
     let Some(value) = value else {
-        return TunnelStack::resolve(DEFAULT_STACK).map_err(Error::msg);
+        return TunnelStack::resolve_in(registry, DEFAULT_STACK).map_err(Error::msg);
     };
-    TunnelStack::resolve(&value.text)
+    TunnelStack::resolve_in(registry, &value.text)
         .map_err(|e| Error::msg(format!("bad {}: {e}; expected {STACK_FORM}", value.origin)))
+}
+
+/// Loads the stacks names are resolved in: the built-ins, the search path, then the stacks
+/// file named by `value`, if any.
+fn stacks(value: Option<Value>) -> Result<Arc<Registry>, Error> {
+    let path = value.as_ref().map(Value::path);
+    load_registry(path.as_deref()).map_err(|e| match (e, value) {
+        // The registry's message names the file.
+        (RegistryLoadError::Extra(e), Some(value)) => Error::msg(format!(
+            "bad {}: {e}; expected {STACKS_FILE_FORM}",
+            value.origin
+        )),
+        (RegistryLoadError::Extra(e) | RegistryLoadError::SearchPath(e), _) => Error::msg(format!(
+            "cannot load the stack files on the search path: {e}"
+        )),
+    })
 }
 
 /// The flags of `port-tunnel server` (each may also come from the environment or the file).
@@ -486,6 +529,8 @@ pub struct ServerFlags {
     pub tokens: Option<PathBuf>,
     /// `--stack`.
     pub stack: Option<String>,
+    /// `--stacks-file`.
+    pub stacks_file: Option<PathBuf>,
 }
 
 /// Everything the server runs with, checked.
@@ -518,7 +563,8 @@ impl ServerSettings {
         let tokens_file = sources
             .lookup(&SERVER_TOKENS, path_of(flags.tokens))
             .map(|v| v.path());
-        let stack = stack_spec(sources.lookup(&SERVER_STACK, flags.stack))?;
+        let registry = stacks(sources.lookup(&SERVER_STACKS_FILE, path_of(flags.stacks_file)))?;
+        let stack = stack_spec(sources.lookup(&SERVER_STACK, flags.stack), &registry)?;
         Ok(ServerSettings {
             listen,
             key_file,
@@ -541,6 +587,8 @@ pub struct ClientFlags {
     pub key: Option<PathBuf>,
     /// `--token`.
     pub token: Option<PathBuf>,
+    /// `--stacks-file`.
+    pub stacks_file: Option<PathBuf>,
 }
 
 /// Everything the client runs with, checked.
@@ -564,7 +612,9 @@ impl ClientSettings {
     /// Resolves the client's settings from `flags` and `sources`.
     pub fn resolve(flags: ClientFlags, sources: &Sources) -> Result<ClientSettings, Error> {
         let listen = listen_addr(&sources.require(&CLIENT_LISTEN, flags.listen)?)?;
-        let (server, stack) = server_url(&sources.require(&CLIENT_SERVER, flags.server)?)?;
+        let registry = stacks(sources.lookup(&CLIENT_STACKS_FILE, path_of(flags.stacks_file)))?;
+        let (server, stack) =
+            server_url(&sources.require(&CLIENT_SERVER, flags.server)?, &registry)?;
         let key_file = sources.require(&CLIENT_KEY, path_of(flags.key))?.path();
         let token_file = sources.require(&CLIENT_TOKEN, path_of(flags.token))?.path();
         Ok(ClientSettings {
@@ -760,6 +810,101 @@ min_next_in = 1.5
             )
             .is_ok()
         );
+    }
+
+    /// A stacks file with `text` in a fresh directory; returns its path.
+    fn stacks_file(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("port-tunnel-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stacks.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const STACKS: &str = "[stack.wrapped]\nlayers = [\"port\", \"passthrough\"]\n\
+                          [stack.bare]\nlayers = [\"passthrough\"]\n[alias]\nw = \"wrapped\"\n";
+
+    #[test]
+    fn a_stacks_file_names_stacks_for_the_server_and_the_client_url() {
+        let path = stacks_file("named", STACKS);
+        let s = sources(&[], Some(FILE)).unwrap();
+        let server = ServerSettings::resolve(
+            ServerFlags {
+                stack: Some("wrapped".into()),
+                stacks_file: Some(path.clone()),
+                ..Default::default()
+            },
+            &s,
+        )
+        .unwrap();
+        assert_eq!(server.stack.spec(), "wrapped");
+        assert!(!server.stack.is_plain_port());
+        let vars = [("PORT_TUNNEL_STACKS_FILE", path.to_str().unwrap())];
+        let s = sources(&vars, Some(FILE)).unwrap();
+        let flags = ClientFlags {
+            server: Some("w://127.0.0.1:7000".into()),
+            ..Default::default()
+        };
+        let client = ClientSettings::resolve(flags, &s).unwrap();
+        assert_eq!(client.stack.spec(), "w");
+        assert!(!client.stack.is_plain_port());
+        // Without the file the names are unknown.
+        let s = sources(&[], Some(FILE)).unwrap();
+        let flags = ServerFlags {
+            stack: Some("wrapped".into()),
+            ..Default::default()
+        };
+        let e = ServerSettings::resolve(flags, &s).unwrap_err().to_string();
+        assert!(e.starts_with("bad --stack:"), "{e}");
+        assert!(e.contains("wrapped"), "{e}");
+    }
+
+    #[test]
+    fn a_stacks_file_in_the_config_file_is_relative_to_it() {
+        let path = stacks_file("relative", STACKS);
+        let dir = path.parent().unwrap();
+        let text = FILE.replace(
+            "[client]",
+            "stack = \"w\"\nstacks_file = \"stacks.toml\"\n[client]",
+        );
+        let s = Sources::new(Vec::new(), Some((&text, &dir.join("tunnel.toml")))).unwrap();
+        let server = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
+        assert_eq!(server.stack.spec(), "w");
+        assert!(!server.stack.is_plain_port());
+    }
+
+    #[test]
+    fn bad_stacks_files_and_stacks_from_them_are_refused_with_the_field() {
+        let s = sources(&[], Some(FILE)).unwrap();
+        let server = |stack: &str, path: &Path| {
+            let flags = ServerFlags {
+                stack: Some(stack.into()),
+                stacks_file: Some(path.to_owned()),
+                ..Default::default()
+            };
+            ServerSettings::resolve(flags, &s).unwrap_err().to_string()
+        };
+        let missing = std::env::temp_dir().join("port-tunnel-config-no-such-stacks.toml");
+        let e = server("port", &missing);
+        assert!(e.starts_with("bad --stacks-file: "), "{e}");
+        assert!(e.contains("no-such-stacks.toml"), "{e}");
+        assert!(e.contains("expected a TOML file of named stacks"), "{e}");
+        let broken = stacks_file("broken", "[stack.x]\nlayer = [\"port\"]\n");
+        let e = server("port", &broken);
+        assert!(e.starts_with("bad --stacks-file: "), "{e}");
+        assert!(e.contains("layer"), "{e}");
+        let named = stacks_file("no-port", STACKS);
+        let e = server("bare", &named);
+        assert!(
+            e.contains("the stack \"bare\" has the layers passthrough"),
+            "{e}"
+        );
+        let vars = [("PORT_TUNNEL_STACKS_FILE", missing.to_str().unwrap())];
+        let s = sources(&vars, Some(FILE)).unwrap();
+        let flags = ClientFlags::default();
+        let e = ClientSettings::resolve(flags, &s).unwrap_err().to_string();
+        assert!(e.starts_with("bad PORT_TUNNEL_STACKS_FILE: "), "{e}");
     }
 
     #[test]

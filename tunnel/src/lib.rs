@@ -38,10 +38,11 @@
 //! `connection error` ([`server::TARGET_DOWN`]); the client then closes the local connection
 //! with a FIN.
 //!
-//! **Stacks**: the server's `--stack` may put layers of the stack registry's built-in stacks
-//! over PORT (`port+passthrough`), and the client names the same stack in its URL
-//! (`port+passthrough://SERVER:9000`); see [`stacks`]. The default, `port`, runs PORT
-//! connections directly.
+//! **Stacks**: the server's `--stack` may put layers of the stack registry over PORT
+//! (`port+passthrough`), and the client names the same stack in its URL
+//! (`port+passthrough://SERVER:9000`); see [`stacks`]. Stacks may also be named in stack
+//! files: `--stacks-file FILE` on either side, after the stack crate's search path. The
+//! default, `port`, runs PORT connections directly.
 //!
 //! **Settings** come from flags, else `PORT_TUNNEL_*` and `PORT_*` environment variables, else a
 //! TOML file (`--config FILE`, see [`config`]). SIGINT or SIGTERM stops accepting, gives open

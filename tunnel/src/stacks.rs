@@ -3,9 +3,14 @@
 //! stack: the server with `--stack`, the client in its `--server` URL
 //! (`port+passthrough://HOST:PORT`).
 //!
+//! Stack names are looked up among the built-in stacks, then in the stack files on the stack
+//! crate's search path (`$PORT_STACKS_FILE`, `./port-stacks.toml`, `~/.config/port/stacks.toml`;
+//! see [`Registry::search_path`]), then in `--stacks-file`, each replacing what came before.
+//!
 //! Every tunnel stack holds exactly what the tunnel's keys and tokens are for: a `port` layer.
 //! A `seaside` layer is refused (it takes other keys and a second TCP connection per client).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use port_core::{ClientConfig, ServerConfig, Session, Side};
@@ -18,6 +23,35 @@ pub const DEFAULT_STACK: &str = "port";
 /// What a tunnel stack must look like, for error messages.
 pub const STACK_FORM: &str =
     "a stack with one port layer and no seaside layer (e.g. port or port+passthrough)";
+
+/// What a stacks file looks like, for error messages.
+pub const STACKS_FILE_FORM: &str = "a TOML file of named stacks ([stack.NAME] layers = [\"port\", ...]) and [alias] NAME = \"STACK\"";
+
+/// Why the stacks a tunnel resolves names in could not be loaded.
+#[derive(Debug)]
+pub enum RegistryLoadError {
+    /// A file on the search path is broken (the message names it).
+    SearchPath(String),
+    /// The extra file is broken.
+    Extra(String),
+}
+
+/// The built-in stacks, the stack files on the search path, then `extra` (`--stacks-file`).
+pub fn load_registry(extra: Option<&Path>) -> Result<Arc<Registry>, RegistryLoadError> {
+    let mut registry = Registry::with_builtins();
+    let loaded = registry
+        .load_search_path()
+        .map_err(|e| RegistryLoadError::SearchPath(e.to_string()))?;
+    for path in loaded {
+        tracing::debug!(path = %path.display(), "loaded stack definitions");
+    }
+    if let Some(path) = extra {
+        registry
+            .load_file(path)
+            .map_err(|e| RegistryLoadError::Extra(e.to_string()))?;
+    }
+    Ok(Arc::new(registry))
+}
 
 /// A checked tunnel stack.
 #[derive(Clone)]
@@ -33,7 +67,11 @@ impl TunnelStack {
     /// Resolves `spec` against the built-in stacks; the error says why it cannot carry a
     /// tunnel.
     pub fn resolve(spec: &str) -> Result<TunnelStack, String> {
-        let registry = Registry::with_builtins();
+        TunnelStack::resolve_in(&Arc::new(Registry::with_builtins()), spec)
+    }
+
+    /// Resolves `spec` in `registry` (see [`load_registry`]).
+    pub fn resolve_in(registry: &Arc<Registry>, spec: &str) -> Result<TunnelStack, String> {
         let layers = registry.resolve(spec).map_err(|e| e.to_string())?;
         let ports = layers.iter().filter(|l| *l == "port").count();
         if ports != 1 || layers.iter().any(|l| l == "seaside") {
@@ -43,7 +81,7 @@ impl TunnelStack {
             ));
         }
         Ok(TunnelStack {
-            registry: Arc::new(registry),
+            registry: registry.clone(),
             spec: spec.to_owned(),
             plain: layers == ["port"],
         })

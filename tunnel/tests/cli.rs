@@ -187,6 +187,37 @@ fn bad_settings_name_the_field() {
 }
 
 #[test]
+fn bad_stacks_files_are_one_line_naming_the_field_and_the_file() {
+    let dir = temp_dir("cli-stacks");
+    keygen(&dir);
+    let key = dir.join("server.key").display().to_string();
+    let broken = dir.join("stacks.toml");
+    fs::write(&broken, "[stack.x]\nlayer = [\"port\"]\n").unwrap();
+    let broken = broken.display().to_string();
+    let server = [
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &key,
+        "--forward",
+        "127.0.0.1:1",
+    ];
+    let (code, e) = fails(&[&server[..], &["--stacks-file", &broken]].concat(), &[]);
+    assert_eq!(code, 1);
+    assert!(e.contains("bad --stacks-file: "), "{e}");
+    assert!(e.contains(&format!("{broken}: line 2")), "{e}");
+    assert!(e.contains("unknown key \"layer\""), "{e}");
+    // The stack crate's search path is read too, and a broken file there is named.
+    let (_, e) = fails(&server, &[("PORT_STACKS_FILE", &broken)]);
+    assert!(
+        e.contains("cannot load the stack files on the search path"),
+        "{e}"
+    );
+    assert!(e.contains(&broken), "{e}");
+}
+
+#[test]
 fn a_config_file_is_enough() {
     let dir = temp_dir("config");
     keygen(&dir);

@@ -146,6 +146,23 @@ fn a_stack_of_layers_over_port_carries_data_and_checks_tokens() {
 }
 
 #[test]
+fn stacks_named_in_a_stacks_file_carry_data() {
+    let files = Files::new("stacks-file", "alpha", "alpha");
+    let stacks = files.dir.join("stacks.toml");
+    fs::write(
+        &stacks,
+        "[stack.wrapped]\nlayers = [\"port\", \"passthrough\"]\n[alias]\nw = \"wrapped\"\n",
+    )
+    .unwrap();
+    let env = [("PORT_TUNNEL_STACKS_FILE", stacks.to_str().unwrap())];
+    let server = files.server_env(echo_target(), "wrapped", &env);
+    // The client names the same stack by its alias.
+    let client = files.client_on(server.addr, "w", &files.client_key, &env);
+    echo_through(client.addr, &pattern(11, 1024 * 1024 + 3));
+    server.wait_log("stack=\"wrapped\"");
+}
+
+#[test]
 fn wrong_server_key_fails_with_a_clear_message() {
     let files = Files::new("wrongkey", "alpha", "alpha");
     let other = files.dir.join("other");

@@ -181,6 +181,11 @@ impl Files {
 
     /// A server serving `stack`.
     pub fn server_on(&self, forward: SocketAddr, stack: &str) -> Daemon {
+        self.server_env(forward, stack, &[])
+    }
+
+    /// A server serving `stack`, with `env` set.
+    pub fn server_env(&self, forward: SocketAddr, stack: &str, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = command();
         cmd.args([
             "server",
@@ -194,7 +199,8 @@ impl Files {
         .arg("--key")
         .arg(&self.server_key)
         .arg("--tokens")
-        .arg(&self.tokens);
+        .arg(&self.tokens)
+        .envs(env.iter().copied());
         Daemon::start(cmd, self.dir.join("server.log"))
     }
 
