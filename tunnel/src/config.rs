@@ -510,9 +510,7 @@ fn stacks(value: Option<Value>) -> Result<Arc<Registry>, Error> {
             "bad {}: {e}; expected {STACKS_FILE_FORM}",
             value.origin
         )),
-        (RegistryLoadError::Extra(e) | RegistryLoadError::SearchPath(e), _) => Error::msg(format!(
-            "cannot load the stack files on the search path: {e}"
-        )),
+        (e, _) => Error::msg(e.to_string()),
     })
 }
 

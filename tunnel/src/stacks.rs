@@ -29,12 +29,26 @@ pub const STACKS_FILE_FORM: &str = "a TOML file of named stacks ([stack.NAME] la
 
 /// Why the stacks a tunnel resolves names in could not be loaded.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RegistryLoadError {
     /// A file on the search path is broken (the message names it).
     SearchPath(String),
-    /// The extra file is broken.
+    /// The extra file is broken (the message names it).
     Extra(String),
 }
+
+impl std::fmt::Display for RegistryLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryLoadError::SearchPath(e) => {
+                write!(f, "cannot load the stack files on the search path: {e}")
+            }
+            RegistryLoadError::Extra(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for RegistryLoadError {}
 
 /// The built-in stacks, the stack files on the search path, then `extra` (`--stacks-file`).
 pub fn load_registry(extra: Option<&Path>) -> Result<Arc<Registry>, RegistryLoadError> {
