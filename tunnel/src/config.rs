@@ -482,7 +482,7 @@ fn server_url(value: &Value, registry: &Arc<Registry>) -> Result<(Address, Tunne
     // The text is not repeated: a mistyped address may hold a secret.
     let address =
         parsed.map_err(|e| Error::msg(format!("bad {}: {e}; expected {FORM}", value.origin)))?;
-    let stack = TunnelStack::resolve_in(registry, &address.stack).map_err(|e| {
+    let stack = TunnelStack::resolve(registry, &address.stack).map_err(|e| {
         Error::msg(format!(
             "bad {}: {e}; expected {FORM} with {STACK_FORM}",
             value.origin
@@ -494,9 +494,9 @@ fn server_url(value: &Value, registry: &Arc<Registry>) -> Result<(Address, Tunne
 /// Parses the server's `--stack`.
 fn stack_spec(value: Option<Value>, registry: &Arc<Registry>) -> Result<TunnelStack, Error> {
     let Some(value) = value else {
-        return TunnelStack::resolve_in(registry, DEFAULT_STACK).map_err(Error::msg);
+        return TunnelStack::resolve(registry, DEFAULT_STACK).map_err(Error::msg);
     };
-    TunnelStack::resolve_in(registry, &value.text)
+    TunnelStack::resolve(registry, &value.text)
         .map_err(|e| Error::msg(format!("bad {}: {e}; expected {STACK_FORM}", value.origin)))
 }
 

@@ -1,5 +1,5 @@
 //! The stack a tunnel speaks: `port` alone (the default), or PORT under other layers of the
-//! stack registry's built-in stacks, such as `port+passthrough`. Both ends must name the same
+//! stack registry, such as `port+passthrough`. Both ends must name the same
 //! stack: the server with `--stack`, the client in its `--server` URL
 //! (`port+passthrough://HOST:PORT`).
 //!
@@ -78,14 +78,9 @@ pub struct TunnelStack {
 }
 
 impl TunnelStack {
-    /// Resolves `spec` against the built-in stacks; the error says why it cannot carry a
-    /// tunnel.
-    pub fn resolve(spec: &str) -> Result<TunnelStack, String> {
-        TunnelStack::resolve_in(&Arc::new(Registry::with_builtins()), spec)
-    }
-
-    /// Resolves `spec` in `registry` (see [`load_registry`]).
-    pub fn resolve_in(registry: &Arc<Registry>, spec: &str) -> Result<TunnelStack, String> {
+    /// Resolves `spec` in `registry` (see [`load_registry`]); the error says why it cannot
+    /// carry a tunnel.
+    pub fn resolve(registry: &Arc<Registry>, spec: &str) -> Result<TunnelStack, String> {
         let layers = registry.resolve(spec).map_err(|e| e.to_string())?;
         let ports = layers.iter().filter(|l| *l == "port").count();
         if ports != 1 || layers.iter().any(|l| l == "seaside") {
@@ -151,11 +146,15 @@ impl std::fmt::Debug for TunnelStack {
 mod tests {
     use super::*;
 
+    fn builtin(spec: &str) -> Result<TunnelStack, String> {
+        TunnelStack::resolve(&Arc::new(Registry::with_builtins()), spec)
+    }
+
     #[test]
     fn port_alone_is_plain_and_layers_over_port_are_not() {
-        let plain = TunnelStack::resolve("port").unwrap();
+        let plain = builtin("port").unwrap();
         assert!(plain.is_plain_port());
-        let layered = TunnelStack::resolve("port+passthrough").unwrap();
+        let layered = builtin("port+passthrough").unwrap();
         assert!(!layered.is_plain_port());
         assert_eq!(layered.spec(), "port+passthrough");
     }
@@ -163,10 +162,10 @@ mod tests {
     #[test]
     fn stacks_without_exactly_one_port_layer_are_refused_with_their_layers() {
         for spec in ["passthrough", "port+port", "seaside", "port+seaside"] {
-            let e = TunnelStack::resolve(spec).unwrap_err();
+            let e = builtin(spec).unwrap_err();
             assert!(e.contains(spec), "{spec}: {e}");
         }
-        let e = TunnelStack::resolve("no-such-layer").unwrap_err();
+        let e = builtin("no-such-layer").unwrap_err();
         assert!(e.contains("no-such-layer"), "{e}");
     }
 }
