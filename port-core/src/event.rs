@@ -22,16 +22,6 @@ pub enum Event {
         /// The user id the server assigned.
         user_id: u32,
     },
-    /// Seaside profile only: the session continues on a second TCP connection. A client opens
-    /// it to the same host at `port`; a server accepts it on its per-user socket, which
-    /// listens on `port`, from the client's address only. Either way the driver then calls
-    /// [`Session::handle_redirected`](crate::Session::handle_redirected) (before the
-    /// session's deadline, which bounds the connect or the accept), feeds the session only
-    /// from the new connection and writes its output only there. PORT/1 never emits it.
-    Redirect {
-        /// The TCP port of the second connection (also the user id).
-        port: u16,
-    },
     /// One complete application message, boundaries kept.
     Data(Bytes),
     /// The peer sent TERM: it will send no more messages (end of stream). This side may still
