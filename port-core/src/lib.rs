@@ -143,4 +143,4 @@ pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 pub use event::Event;
 pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
-pub use session::{Redirect, Session, Start};
+pub use session::{Link, Redirect, Session, Start};

@@ -33,13 +33,14 @@ use crate::event::Event;
 pub trait Session: Send {
     // ----- from below --------------------------------------------------------------------
 
-    /// The link is up. A driver calls it once the TCP stream is connected (with `user_id` 0);
-    /// a stack calls it when the layer below reported [`Event::Connected`], with that user id.
-    /// A session that continues on a second link (see [`redirect`](Session::redirect)) hears
-    /// it again once that link is up. Sessions whose first bytes are queued at construction
-    /// (a PORT client's INIT) need not act on it.
-    fn handle_link_up(&mut self, now: Instant, user_id: u32) {
-        let _ = (now, user_id);
+    /// The link is up. A driver calls it once the TCP stream is connected
+    /// ([`Link::STREAM`]); a stack calls it when the layer below reported
+    /// [`Event::Connected`], with that user id and the layer's message limit. A session that
+    /// continues on a second link (see [`redirect`](Session::redirect)) hears it again once
+    /// that link is up. Sessions whose first bytes are queued at construction (a PORT
+    /// client's INIT) need not act on it.
+    fn handle_link_up(&mut self, now: Instant, link: Link) {
+        let _ = (now, link);
     }
 
     /// Bytes the link delivered, in any chunking. Never fails: whatever the bytes, the outcome
@@ -128,6 +129,35 @@ pub trait Session: Send {
     /// handshake (the seaside profile); `None` for every other session. See [`Redirect`].
     fn redirect(&self) -> Option<Redirect> {
         None
+    }
+}
+
+/// What a session learns about its link when the link comes up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Link {
+    /// The user id the layer below reported (0 for a TCP stream).
+    pub user_id: u32,
+    /// The largest message the link takes in one `send` (`usize::MAX` for a byte stream). A
+    /// session that hands messages down as they are bounds its own
+    /// [`max_message`](Session::max_message) by it.
+    pub max_message: usize,
+}
+
+impl Link {
+    /// A byte stream (a TCP connection): no user id, writes of any size.
+    pub const STREAM: Link = Link {
+        user_id: 0,
+        max_message: usize::MAX,
+    };
+
+    /// A layer below that reported `Connected { user_id }` and takes messages of up to
+    /// `max_message` bytes.
+    pub fn new(user_id: u32, max_message: usize) -> Link {
+        Link {
+            user_id,
+            max_message,
+        }
     }
 }
 

@@ -74,7 +74,10 @@ fn server_close_is_graceful_too() {
 #[test]
 fn send_before_connected_and_after_close_are_typed_errors() {
     let mut p = Pair::new(fast_config(), 5);
-    assert_eq!(p.client.send("x".into()), Err(port_core::Error::NotConnected));
+    assert_eq!(
+        p.client.send("x".into()),
+        Err(port_core::Error::NotConnected)
+    );
     p.handshake();
     p.client.close();
     assert_eq!(p.client.send("x".into()), Err(port_core::Error::Closing));

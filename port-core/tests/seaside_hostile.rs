@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey};
-use port_core::{CloseReason, Config, Event};
+use port_core::{CloseReason, Config, Event, Link};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -39,8 +39,8 @@ fn open_pair(now: Instant) -> (Connection, Connection) {
     ));
     server.accept(40_000).unwrap();
     client.handle_input(now, &server.poll_transmit(now).unwrap());
-    client.handle_link_up(now, 0);
-    server.handle_link_up(now, 0);
+    client.handle_link_up(now, Link::STREAM);
+    server.handle_link_up(now, Link::STREAM);
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}
     (client, server)

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey, wire};
 use port_core::{
-    CloseReason, Config, Error, Event, InitRefusal, ProtocolError, Redirect, Status,
+    CloseReason, Config, Error, Event, InitRefusal, Link, ProtocolError, Redirect, Status,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -130,7 +130,7 @@ impl Net {
             if let Some(ask) = self.server.redirect() {
                 note(&mut self.server_asked, ask);
                 if matches!(ask, Redirect::Move { .. }) && self.redirect {
-                    self.server.handle_link_up(self.now, 0);
+                    self.server.handle_link_up(self.now, Link::STREAM);
                     moved = true;
                 }
             }
@@ -139,7 +139,7 @@ impl Net {
                 if matches!(ask, Redirect::Move { .. }) && self.redirect {
                     // The "driver" connected to the port: the first connection is gone.
                     self.to_client.clear();
-                    self.client.handle_link_up(self.now, 0);
+                    self.client.handle_link_up(self.now, Link::STREAM);
                     self.client_moved_after = Some(self.client_events.len());
                     moved = true;
                 }
@@ -296,7 +296,7 @@ fn sizes_on_the_wire_are_upstreams() {
         let reply = server.poll_transmit(now).unwrap();
         assert!((46..=46 + 512).contains(&reply.len()), "{}", reply.len());
         client.handle_input(now, &reply);
-        client.handle_link_up(now, 0);
+        client.handle_link_up(now, Link::STREAM);
         client.send("hello".into()).unwrap();
         let data = client.poll_transmit(now).unwrap();
         assert!(
@@ -477,8 +477,8 @@ fn the_first_connection_ending_during_the_redirect_is_expected() {
     net.server.handle_link_end(net.now, None);
     assert_eq!(net.client.close_reason(), None);
     assert_eq!(net.server.close_reason(), None);
-    net.client.handle_link_up(net.now, 0);
-    net.server.handle_link_up(net.now, 0);
+    net.client.handle_link_up(net.now, Link::STREAM);
+    net.server.handle_link_up(net.now, Link::STREAM);
     net.redirect = true;
     net.client.send("after".into()).unwrap();
     net.run_whole();

@@ -2,7 +2,7 @@
 //! `git+ssh://`.
 //!
 //! ```
-//! use stack::Address;
+//! use port_stack::Address;
 //!
 //! let address: Address = "port+passthrough://[::1]:9000".parse()?;
 //! assert_eq!(address.layers(), ["port", "passthrough"]);
@@ -12,7 +12,7 @@
 //!
 //! // Keys and tokens never go in an address.
 //! assert!("port://example.com:9000?token=abc".parse::<Address>().is_err());
-//! # Ok::<(), stack::AddressError>(())
+//! # Ok::<(), port_stack::AddressError>(())
 //! ```
 //!
 //! The names follow the registry's rules (`[a-z0-9_-]+`, see [`crate::registry`]); whether they

@@ -20,8 +20,8 @@ use crate::config::{Config, Padding};
 use crate::connection::Seed;
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
-use crate::session::{Redirect, Session};
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, skip, uniform};
+use crate::session::{Link, Redirect, Session};
 
 enum Role {
     Client,
@@ -200,7 +200,6 @@ impl Connection {
             + self.events.capacity() * std::mem::size_of::<Event>()
             + self.queue.messages.capacity() * std::mem::size_of::<Bytes>()
     }
-
 }
 
 impl Connection {
@@ -477,7 +476,7 @@ impl Session for Connection {
     /// The link is up. The first time (the connection the INIT travels on) there is nothing
     /// to do; once the session moved (see [`redirect`](Session::redirect)), the second
     /// connection is up and messages flow on it from now on.
-    fn handle_link_up(&mut self, now: Instant, _user_id: u32) {
+    fn handle_link_up(&mut self, now: Instant, _link: Link) {
         self.last_now = now;
         if let State::Redirect { .. } = self.state {
             self.rx.clear();

@@ -29,7 +29,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use port_core::{Config, Event, Redirect, Session};
+//! use port_core::{Config, Event, Link, Redirect, Session};
 //! use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey};
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
@@ -51,8 +51,8 @@
 //! assert_eq!(client.redirect(), Some(Redirect::Move { port: 40000 }));
 //!
 //! // Connection 2: the driver connected to port 40000; messages flow.
-//! client.handle_link_up(now, 0);
-//! server.handle_link_up(now, 0);
+//! client.handle_link_up(now, Link::STREAM);
+//! server.handle_link_up(now, Link::STREAM);
 //! client.send("hello".into())?;
 //! server.handle_input(now, &client.poll_transmit(now).unwrap());
 //! assert!(std::iter::from_fn(|| server.poll_event()).any(|e| e == Event::Data("hello".into())));

@@ -1,0 +1,239 @@
+//! Stack files: named stacks and aliases in TOML, read with serde and checked as a whole before
+//! anything in them is applied.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::names::{name_problem, quoted};
+use super::{MAX_FILE_LEN, Registry, RegistryError};
+
+/// A stack file as written: `[stack.NAME]` tables and one `[alias]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackFile {
+    #[serde(default)]
+    stack: BTreeMap<Spanned<String>, StackTable>,
+    #[serde(default)]
+    alias: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// One `[stack.NAME]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackTable {
+    /// Layer, alias or stack names, top first.
+    layers: Spanned<Vec<Spanned<String>>>,
+}
+
+/// One definition of a file, checked, with where its name stands.
+struct Definition {
+    name: String,
+    span: Range<usize>,
+    body: Body,
+}
+
+enum Body {
+    Stack(Vec<String>),
+    Alias(String),
+}
+
+/// A line and column (1-based) in a text.
+pub(super) struct Position {
+    pub(super) line: usize,
+    pub(super) column: usize,
+}
+
+impl Position {
+    pub(super) fn of(text: &str, offset: usize) -> Position {
+        let bytes = text.as_bytes();
+        let before = &bytes[..offset.min(bytes.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Position {
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            // Characters, not bytes: skip UTF-8 continuation bytes.
+            column: before[line_start..]
+                .iter()
+                .filter(|&&b| b & 0xC0 != 0x80)
+                .count()
+                + 1,
+        }
+    }
+}
+
+/// Errors about one file: each message starts with the line it is about.
+struct Checker<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: &Range<usize>, message: String) -> RegistryError {
+        RegistryError::File {
+            path: self.origin.to_owned(),
+            message: format!(
+                "line {}: {message}",
+                Position::of(self.text, span.start).line
+            ),
+        }
+    }
+
+    /// Refuses a bad `name`; `what` says what it names, for example "stack name".
+    fn name(&self, span: &Range<usize>, what: &str, name: &str) -> Result<(), RegistryError> {
+        match name_problem(name) {
+            None => Ok(()),
+            Some(why) => Err(self.at(span, format!("{what} {}: {why}", quoted(name)))),
+        }
+    }
+
+    /// Reads and checks the whole file, without looking at any registry.
+    fn parse(&self) -> Result<Vec<Definition>, RegistryError> {
+        let file: StackFile = toml::from_str(self.text).map_err(|e| {
+            let at = Position::of(self.text, e.span().map_or(0, |s| s.start));
+            // Messages quote what they found; keep them on one line.
+            let message: String = e
+                .message()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            RegistryError::File {
+                path: self.origin.to_owned(),
+                message: format!("line {}, column {}: {}", at.line, at.column, message.trim()),
+            }
+        })?;
+        let mut out = Vec::new();
+        for (name, table) in file.stack {
+            let header = format!("[stack.{}]", name.get_ref());
+            self.name(&name.span(), "bad stack name", name.get_ref())?;
+            if table.layers.get_ref().is_empty() {
+                let message = format!("{header} layers must name at least one layer");
+                return Err(self.at(&table.layers.span(), message));
+            }
+            for layer in table.layers.get_ref() {
+                self.name(
+                    &layer.span(),
+                    &format!("{header} bad layer name"),
+                    layer.get_ref(),
+                )?;
+            }
+            let layers = table.layers.into_inner();
+            out.push(Definition {
+                span: name.span(),
+                name: name.into_inner(),
+                body: Body::Stack(layers.into_iter().map(Spanned::into_inner).collect()),
+            });
+        }
+        for (name, target) in file.alias {
+            self.name(&name.span(), "bad alias name", name.get_ref())?;
+            let what = format!("alias {}: bad target", quoted(name.get_ref()));
+            self.name(&target.span(), &what, target.get_ref())?;
+            out.push(Definition {
+                span: name.span(),
+                name: name.into_inner(),
+                body: Body::Alias(target.into_inner()),
+            });
+        }
+        // Report what follows in file order.
+        out.sort_by_key(|d| d.span.start);
+        for (i, later) in out.iter().enumerate() {
+            if out[..i].iter().any(|d| d.name == later.name) {
+                let message = format!(
+                    "{} is defined both as a stack and as an alias",
+                    quoted(&later.name)
+                );
+                return Err(self.at(&later.span, message));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Registry {
+    /// Loads stacks and aliases from the TOML `text` of a stack file (see the
+    /// [module documentation](self) for the format); `origin` names the file in errors.
+    ///
+    /// The whole file is checked before anything is applied: on error the registry is
+    /// unchanged. Every error is a [`RegistryError::File`] whose message starts with the line
+    /// (and for errors of form or type the column).
+    pub fn load_toml_str(&mut self, text: &str, origin: &str) -> Result<(), RegistryError> {
+        let checker = Checker { text, origin };
+        let parsed = checker.parse()?;
+        for def in &parsed {
+            if self.layers.contains_key(&def.name) {
+                let (kind, header) = match def.body {
+                    Body::Stack(_) => ("stack", format!("[stack.{}]", def.name)),
+                    Body::Alias(_) => ("alias", format!("alias {:?}", def.name)),
+                };
+                let message = format!(
+                    "{header}: {:?} is a layer; a {kind} may not shadow a layer name",
+                    def.name
+                );
+                return Err(checker.at(&def.span, message));
+            }
+        }
+        for def in parsed {
+            match def.body {
+                Body::Stack(layers) => {
+                    self.aliases.remove(&def.name);
+                    self.stacks.insert(def.name, layers);
+                }
+                Body::Alias(target) => {
+                    self.stacks.remove(&def.name);
+                    self.aliases.insert(def.name, target);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a stack file (at most [`MAX_FILE_LEN`] bytes of UTF-8 TOML); errors name `path`.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), RegistryError> {
+        let shown = path.display().to_string();
+        let file_err = |message: String| RegistryError::File {
+            path: shown.clone(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|e| file_err(format!("cannot open: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_LEN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| file_err(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_LEN {
+            return Err(file_err(format!(
+                "larger than {MAX_FILE_LEN} bytes; not a stack file?"
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            file_err(format!(
+                "not UTF-8 (at byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        self.load_toml_str(&text, &shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let text = "ab\né€x\n";
+        let at = |offset| {
+            let p = Position::of(text, offset);
+            (p.line, p.column)
+        };
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at("ab\né€".len()), (2, 3));
+        assert_eq!(at(1000), (3, 1));
+    }
+}
