@@ -5,32 +5,21 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{Connection, ServerConfig, Session, Side, Status};
+use port_core::{Connection, ServerConfig, Session, Side, Start, Status};
 
-use crate::driver::Driver;
+use crate::addr::TcpAddr;
+use crate::driver::{Driver, Origin};
 use crate::error::Error;
-use crate::redirect::{RedirectSetup, Redirector};
-use crate::runtime::Runtime;
+use crate::options::Options;
+use crate::runtime::{Acceptor, Runtime, Socket};
 use crate::shared::{HandleGuard, Shared, register};
 use crate::stream::Stream;
-use crate::util::{fresh_seed, span, unix_now};
-
-/// A source of accepted byte streams (a TCP listener of some runtime).
-pub trait Acceptor: Send + Sync + 'static {
-    /// The accepted stream type.
-    type Socket: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// Polls for the next accepted connection.
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Socket, SocketAddr)>>;
-    /// The local address it listens on.
-    fn local_addr(&self) -> io::Result<SocketAddr>;
-}
+use crate::util::{fresh_start, span};
 
 #[derive(Default)]
 struct Ready {
@@ -54,61 +43,76 @@ impl ListenerShared {
     }
 }
 
-/// Builds the server session for a connection accepted from a peer.
+/// Builds the session of one connection: from the connection's [`Start`] (the runtime's
+/// clock, the wall clock, a fresh seed) and the peer's address. Listeners call it for every
+/// accepted TCP connection, [`connect_session`](crate::connect_session) once.
 pub type SessionFactory =
-    Arc<dyn Fn(SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
+    Arc<dyn Fn(&Start, SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
 
-/// Accepts PORT connections (or connections of any server [`Session`]) on an [`Acceptor`].
-pub struct Listener<A: Acceptor> {
-    acceptor: A,
+/// Accepts PORT connections (or connections of any server [`Session`]).
+///
+/// Every TCP connection runs its handshake on its own task, and only clients whose INIT
+/// authenticated reach the application, as [`Incoming`]. Connections that never get there
+/// (silent, slow, garbage, replayed) are drained and closed on their own tasks without ever
+/// showing up, and without delaying anyone else.
+pub struct Listener {
+    acceptor: Box<dyn Acceptor>,
     runtime: Arc<dyn Runtime>,
     factory: SessionFactory,
-    linger: Duration,
+    options: Options,
+    /// Where per-user sockets are bound (the address the listener is bound to).
+    local: IpAddr,
     ready: Arc<ListenerShared>,
-    redirector: Option<Arc<dyn Redirector<A::Socket>>>,
 }
 
-impl<A: Acceptor> Listener<A> {
-    /// A listener serving PORT with `server` on `acceptor`, spawning its tasks on `runtime`.
-    pub fn new(acceptor: A, runtime: Arc<dyn Runtime>, server: ServerConfig) -> Self {
-        let linger = server.config().handshake_timeout();
-        let factory: SessionFactory = Arc::new(move |_peer| {
-            let session = Connection::server(&server, Instant::now(), unix_now(), fresh_seed()?);
-            Ok(Box::new(session) as Box<dyn Session + Send>)
+impl Listener {
+    /// Binds a TCP listener on `addr` serving PORT/1 with `server`.
+    pub async fn bind(
+        runtime: &Arc<dyn Runtime>,
+        addr: impl Into<TcpAddr>,
+        server: ServerConfig,
+    ) -> io::Result<Listener> {
+        let options = Options::for_config(server.config());
+        let factory: SessionFactory = Arc::new(move |start, _peer| {
+            let conn = Connection::server(&server, start.now, start.unix_time, start.seed);
+            Ok(Box::new(conn) as Box<dyn Session + Send>)
         });
-        Self::with_factory(acceptor, runtime, factory, linger)
+        Self::bind_sessions(runtime, addr, factory, options).await
     }
 
-    /// A listener running the sessions `factory` builds. A session that reports
-    /// `Authenticate` is handed out as an [`Incoming`] for a decision; one that reports
-    /// `Connected` without asking (a stack without PORT, say) is handed out already accepted.
-    pub fn with_factory(
-        acceptor: A,
-        runtime: Arc<dyn Runtime>,
+    /// Binds a TCP listener on `addr` running the server sessions `factory` builds (a stack of
+    /// layers, a seaside session, any [`Session`]). A session that reports `Authenticate` is
+    /// handed out as an [`Incoming`] for a decision; one that reports `Connected` without
+    /// asking (a stack without PORT, say) is handed out already accepted.
+    pub async fn bind_sessions(
+        runtime: &Arc<dyn Runtime>,
+        addr: impl Into<TcpAddr>,
         factory: SessionFactory,
-        linger: Duration,
-    ) -> Self {
-        Listener {
-            acceptor,
-            runtime,
-            factory,
-            linger,
-            ready: Arc::default(),
-            redirector: None,
+        options: Options,
+    ) -> io::Result<Listener> {
+        let mut failed = None;
+        for addr in addr.into().resolve(&**runtime).await? {
+            match runtime.bind(addr) {
+                Ok(acceptor) => {
+                    let local = acceptor.local_addr()?.ip();
+                    return Ok(Listener {
+                        acceptor,
+                        runtime: runtime.clone(),
+                        factory,
+                        options,
+                        local,
+                        ready: Arc::default(),
+                    });
+                }
+                Err(e) => failed = Some(e),
+            }
         }
+        Err(failed.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
     }
 
-    /// Lets the sessions of this listener move to a second connection (the seaside profile):
-    /// each gets a per-user socket from `redirector`, bound on this listener's address, whose
-    /// port is its user id.
-    pub fn with_redirector(mut self, redirector: Arc<dyn Redirector<A::Socket>>) -> Self {
-        self.redirector = Some(redirector);
-        self
-    }
-
-    /// The next client whose INIT authenticated. Connections that never get there (silent,
-    /// slow, garbage, replayed) are drained and closed on their own tasks without ever
-    /// showing up here, and without delaying anyone else.
+    /// The next client whose INIT authenticated (or connection whose session needed no
+    /// decision). An error is the listening socket's (a full file table, say): the listener
+    /// still works, and the next call may succeed.
     pub async fn accept(&self) -> Result<Incoming, Error> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -131,31 +135,32 @@ impl<A: Acceptor> Listener<A> {
         }
     }
 
-    fn start(&self, socket: A::Socket, peer: SocketAddr) -> Result<(), Error> {
-        let session = (self.factory)(peer)?;
-        let redirect = match &self.redirector {
-            Some(redirector) => Some(RedirectSetup {
-                redirector: redirector.clone(),
-                local: self.acceptor.local_addr()?.ip(),
-            }),
-            None => None,
+    fn start(&self, socket: Box<dyn Socket>, peer: SocketAddr) -> Result<(), Error> {
+        self.options.apply(&*socket)?;
+        let session = (self.factory)(&fresh_start(&*self.runtime)?, peer)?;
+        let origin = Origin::Listener {
+            queue: Arc::downgrade(&self.ready),
+            local: self.local,
         };
+        let span = span(Side::Server, peer);
         let shared = Shared::new(session, peer);
-        Driver::spawn(
-            &*self.runtime,
-            shared,
-            socket,
-            Some(Arc::downgrade(&self.ready)),
-            self.linger,
-            span(Side::Server, peer),
-            redirect,
-        );
+        Driver::spawn(&self.runtime, shared, socket, self.options, origin, span);
         Ok(())
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.acceptor.local_addr()
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("local_addr", &self.acceptor.local_addr().ok())
+            .field("runtime", &self.runtime)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use port_core::{CloseReason, Session};
 
 use crate::error::Error;
+use crate::stream::Traffic;
 
 /// Received bytes held for the application before the driver stops reading the socket.
 pub(crate) const RECEIVE_WINDOW: usize = 256 * 1024;
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     /// Listener, two-connection sessions: the port of the per-user socket, which is the user
     /// id the session must be accepted with.
     pub(crate) assigned_user_id: Option<u16>,
+    /// Bytes that crossed the socket(s).
+    pub(crate) traffic: Traffic,
 }
 
 impl Inner {
@@ -138,6 +141,7 @@ impl Shared {
                 writer_waker: None,
                 handshake_waker: None,
                 assigned_user_id: None,
+                traffic: Traffic::default(),
             }),
             peer,
         })
