@@ -11,13 +11,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client::{Client, Summary};
 use crate::error::Error;
-use crate::runtime::{Runtime, RuntimeKind};
+use crate::runtime::RuntimeKind;
 use crate::server::{Server, log_report};
 use crate::setup::{
     ClientSetup, ServerSetup, StackChoice, config_from_env, load_registry, read_client_key,
     read_seaside_client_key, read_seaside_server_key, read_server_key,
 };
-use crate::with_runtime;
 
 /// `echotest`: an echo server and client over any PORT stack.
 #[derive(Debug, Parser)]
@@ -330,9 +329,10 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         let setup =
             ServerSetup::seaside(stack, config_from_env()?, read_seaside_server_key(path)?)?;
         let addr = listen_addr(&args.listen)?;
-        return with_runtime!(args.runtime, |rt| rt
-            .block_on(serve(rt, setup, addr))
-            .map_err(runtime_failed)?);
+        return args
+            .runtime
+            .block_on(serve(args.runtime, setup, addr))
+            .map_err(runtime_failed)?;
     }
     let key = match (&args.key, stack.has_port()) {
         (Some(path), true) => Some(read_server_key(path)?),
@@ -347,13 +347,13 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         setup = setup.with_recorder(crate::recorder::Recorder::create(path)?);
     }
     let addr = listen_addr(&args.listen)?;
-    with_runtime!(args.runtime, |rt| rt
-        .block_on(serve(rt, setup, addr))
-        .map_err(runtime_failed)?)
+    args.runtime
+        .block_on(serve(args.runtime, setup, addr))
+        .map_err(runtime_failed)?
 }
 
-async fn serve<R: Runtime>(runtime: R, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {
-    let server = Server::bind(runtime, setup, addr).await?;
+async fn serve(kind: RuntimeKind, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {
+    let server = Server::bind(kind.runtime(), setup, addr).await?;
     let local = server.local_addr();
     let stack = server.setup().stack();
     say(format_args!("listening on {local}"))?;
@@ -361,7 +361,7 @@ async fn serve<R: Runtime>(runtime: R, setup: ServerSetup, addr: SocketAddr) -> 
         addr = %local,
         stack = stack.spec(),
         layers = %stack.layers().join("+"),
-        runtime = runtime.name(),
+        runtime = kind.name(),
         "listening"
     );
     server.run(|report| log_report(&report)).await;
@@ -377,9 +377,9 @@ pub fn client_target(target: &str, stack: Option<&str>) -> Result<(String, Strin
                 "give either a URL or --stack NAME with HOST:PORT, not both",
             ));
         }
-        Some(stack) => stack::Address::from_parts(stack, target)
+        Some(stack) => port_stack::Address::from_parts(stack, target)
             .map_err(|e| Error::msg(format!("bad HOST:PORT: {}", address_problem(&e))))?,
-        None => target.parse::<stack::Address>().map_err(|e| {
+        None => target.parse::<port_stack::Address>().map_err(|e| {
             Error::msg(format!(
                 "bad URL: {} (or give --stack NAME with HOST:PORT)",
                 address_problem(&e)
@@ -390,7 +390,7 @@ pub fn client_target(target: &str, stack: Option<&str>) -> Result<(String, Strin
 }
 
 /// An address error without its generic `invalid address: ` opening.
-fn address_problem(e: &stack::AddressError) -> String {
+fn address_problem(e: &port_stack::AddressError) -> String {
     let text = e.to_string();
     match text.strip_prefix("invalid address: ") {
         Some(rest) => rest.to_owned(),
@@ -425,9 +425,8 @@ fn client(args: ClientArgs) -> Result<(), Error> {
     };
     if args.sequence.sequence.is_some() {
         let sequence = args.sequence.clone();
-        return with_runtime!(args.runtime, |rt| rt
-            .block_on(crate::sequence::run(rt, setup, addr, sequence.clone()))
-            .map_err(runtime_failed)?);
+        let run = crate::sequence::run(args.runtime.runtime(), setup, addr, sequence);
+        return args.runtime.block_on(run).map_err(runtime_failed)?;
     }
     if args.messages.iter().any(String::is_empty) {
         return Err(Error::msg("--message must not be empty"));
@@ -437,9 +436,8 @@ fn client(args: ClientArgs) -> Result<(), Error> {
     } else {
         Source::Given(args.messages.clone())
     };
-    with_runtime!(args.runtime, |rt| rt
-        .block_on(talk(rt, setup, addr, source, args.count))
-        .map_err(runtime_failed)?)
+    let talk = talk(args.runtime, setup, addr, source, args.count);
+    args.runtime.block_on(talk).map_err(runtime_failed)?
 }
 
 /// Where the client's messages come from.
@@ -465,14 +463,14 @@ async fn stdin_line() -> Result<Option<String>, Error> {
     .await
 }
 
-async fn talk<R: Runtime>(
-    runtime: R,
+async fn talk(
+    kind: RuntimeKind,
     setup: ClientSetup,
     addr: String,
     source: Source,
     count: u64,
 ) -> Result<(), Error> {
-    let mut client = Client::connect(runtime, &setup, &addr).await?;
+    let mut client = Client::connect(&kind.runtime(), &setup, &addr).await?;
     let stack = setup.stack();
     match client.user_id() {
         Some(id) if stack.has_port() || stack.has_seaside() => say(format_args!(
@@ -528,11 +526,7 @@ async fn talk<R: Runtime>(
     Ok(())
 }
 
-async fn echo_one<R: Runtime>(
-    client: &mut Client<R>,
-    summary: &mut Summary,
-    message: &str,
-) -> Result<(), Error> {
+async fn echo_one(client: &mut Client, summary: &mut Summary, message: &str) -> Result<(), Error> {
     let echo = client
         .echo(Bytes::copy_from_slice(message.as_bytes()))
         .await?;
@@ -541,13 +535,12 @@ async fn echo_one<R: Runtime>(
 }
 
 fn demo(args: DemoArgs) -> Result<(), Error> {
-    with_runtime!(args.runtime, |rt| {
-        rt.block_on(async {
-            let mut out = io::stdout();
-            crate::demo::run(rt, &mut out).await.map(|_| ())
-        })
-        .map_err(runtime_failed)?
+    let kind = args.runtime;
+    kind.block_on(async {
+        let mut out = io::stdout();
+        crate::demo::run(kind, &mut out).await.map(|_| ())
     })
+    .map_err(runtime_failed)?
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@ use bytes::Bytes;
 
 use crate::error::CloseReason;
 
-/// An event from [`Connection::poll_event`](crate::Connection::poll_event).
+/// An event from [`Session::poll_event`](crate::Session::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// Server only: a client INIT authenticated, is fresh and not a replay. The application
-    /// decides with [`accept`](crate::Connection::accept) or
-    /// [`reject`](crate::Connection::reject) within the handshake timeout.
+    /// decides with [`accept`](crate::Session::accept) or
+    /// [`reject`](crate::Session::reject) within the handshake timeout.
     Authenticate {
         /// The opaque token from the client INIT.
         token: Bytes,
@@ -25,10 +25,10 @@ pub enum Event {
     /// One complete application message, boundaries kept.
     Data(Bytes),
     /// The peer sent TERM: it will send no more messages (end of stream). This side may still
-    /// send until it calls [`close`](crate::Connection::close); `Closed` follows once both
+    /// send until it calls [`close`](crate::Session::close); `Closed` follows once both
     /// directions ended.
     Finished,
     /// The connection ended. Emitted exactly once; bytes still returned by
-    /// [`poll_transmit`](crate::Connection::poll_transmit) afterwards should still be written.
+    /// [`poll_transmit`](crate::Session::poll_transmit) afterwards should still be written.
     Closed(CloseReason),
 }

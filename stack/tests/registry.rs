@@ -444,14 +444,20 @@ fn toml_syntax_errors_name_the_file_line_and_column() {
 fn unknown_keys_are_errors_naming_the_key_and_what_is_expected() {
     let (message, display) =
         load_err("[stack.a]\nlayers = [\"port\"]\n\n[stacks.b]\nlayers = []\n");
-    assert!(message.starts_with("line 4, column 2: "), "{message}");
+    assert!(
+        message.starts_with("line 4, column 2 (stacks): "),
+        "{message}"
+    );
     assert!(
         display.ends_with("unknown field `stacks`, expected `stack` or `alias`"),
         "{display}"
     );
 
     let (message, display) = load_err("[stack.a]\nlayers = [\"port\"]\nlayer = [\"frame\"]\n");
-    assert!(message.starts_with("line 3, column 1: "), "{message}");
+    assert!(
+        message.starts_with("line 3, column 1 (stack.a.layer): "),
+        "{message}"
+    );
     assert!(
         display.ends_with("unknown field `layer`, expected `layers`"),
         "{display}"
@@ -466,7 +472,8 @@ fn wrong_types_are_errors_naming_what_was_expected() {
     let (message, display) = load_err("[stack.x]\nlayers = \"port\"\n");
     assert_eq!(
         display,
-        "conf/stacks.toml: line 2, column 10: invalid type: string \"port\", expected a sequence"
+        "conf/stacks.toml: line 2, column 10 (stack.x.layers): invalid type: string \"port\", \
+         expected a sequence"
     );
     assert!(message.starts_with("line 2"));
     for text in [
@@ -540,7 +547,10 @@ fn load_file_names_the_path() {
         panic!("{err:?}");
     };
     assert_eq!(path, &bad.display().to_string());
-    assert!(message.starts_with("line 3, column 1: "), "{message}");
+    assert!(
+        message.starts_with("line 3, column 1 (stack.f.extra): "),
+        "{message}"
+    );
     assert!(err.to_string().contains("bad.toml: line 3"), "{err}");
     let missing = r.load_file(&dir.join("missing.toml")).unwrap_err();
     assert!(

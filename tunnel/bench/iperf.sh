@@ -38,7 +38,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v iperf3 >/dev/null || ! command -v jq >/dev/null; then
     apt-get update >/dev/null && apt-get install -y iperf3 jq >/dev/null
 fi
-cargo build --release -q -p tunnel --bin port-tunnel --example sealed_relay --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p port-tunnel --bin port-tunnel --example sealed_relay --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/port-tunnel"
 relay="$root/target/release/examples/sealed_relay"
 

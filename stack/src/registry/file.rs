@@ -17,9 +17,9 @@ use super::{MAX_FILE_LEN, Registry, RegistryError};
 #[serde(deny_unknown_fields)]
 struct StackFile {
     #[serde(default)]
-    stack: BTreeMap<Spanned<String>, StackTable>,
+    stack: BTreeMap<String, Spanned<StackTable>>,
     #[serde(default)]
-    alias: BTreeMap<Spanned<String>, Spanned<String>>,
+    alias: BTreeMap<String, Spanned<String>>,
 }
 
 /// One `[stack.NAME]` table.
@@ -85,6 +85,31 @@ impl Checker<'_> {
         }
     }
 
+    /// A TOML error of form or type, at its line and column, naming the `key` it is about.
+    fn toml(&self, e: toml::de::Error, key: &str) -> RegistryError {
+        let at = Position::of(self.text, e.span().map_or(0, |s| s.start));
+        // Messages quote what they found; keep them on one line.
+        let message: String = e
+            .message()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let key = if key.is_empty() || key == "." {
+            String::new()
+        } else {
+            format!(" ({key})")
+        };
+        RegistryError::File {
+            path: self.origin.to_owned(),
+            message: format!(
+                "line {}, column {}{key}: {}",
+                at.line,
+                at.column,
+                message.trim()
+            ),
+        }
+    }
+
     /// Refuses a bad `name`; `what` says what it names, for example "stack name".
     fn name(&self, span: &Range<usize>, what: &str, name: &str) -> Result<(), RegistryError> {
         match name_problem(name) {
@@ -95,23 +120,23 @@ impl Checker<'_> {
 
     /// Reads and checks the whole file, without looking at any registry.
     fn parse(&self) -> Result<Vec<Definition>, RegistryError> {
-        let file: StackFile = toml::from_str(self.text).map_err(|e| {
-            let at = Position::of(self.text, e.span().map_or(0, |s| s.start));
-            // Messages quote what they found; keep them on one line.
-            let message: String = e
-                .message()
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
+        let document = toml::Deserializer::parse(self.text).map_err(|e| self.toml(e, ""))?;
+        let file: StackFile = serde_path_to_error::deserialize(document).map_err(|e| {
+            // A value read with its span shows up as a private field of `Spanned`: not a key.
+            let key: Vec<String> = e
+                .path()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|segment| !segment.starts_with("$__serde_spanned"))
                 .collect();
-            RegistryError::File {
-                path: self.origin.to_owned(),
-                message: format!("line {}, column {}: {}", at.line, at.column, message.trim()),
-            }
+            self.toml(e.into_inner(), &key.join("."))
         })?;
         let mut out = Vec::new();
         for (name, table) in file.stack {
-            let header = format!("[stack.{}]", name.get_ref());
-            self.name(&name.span(), "bad stack name", name.get_ref())?;
+            let header = format!("[stack.{name}]");
+            let span = table.span();
+            self.name(&span, "bad stack name", &name)?;
+            let table = table.into_inner();
             if table.layers.get_ref().is_empty() {
                 let message = format!("{header} layers must name at least one layer");
                 return Err(self.at(&table.layers.span(), message));
@@ -125,18 +150,19 @@ impl Checker<'_> {
             }
             let layers = table.layers.into_inner();
             out.push(Definition {
-                span: name.span(),
-                name: name.into_inner(),
+                span,
+                name,
                 body: Body::Stack(layers.into_iter().map(Spanned::into_inner).collect()),
             });
         }
         for (name, target) in file.alias {
-            self.name(&name.span(), "bad alias name", name.get_ref())?;
-            let what = format!("alias {}: bad target", quoted(name.get_ref()));
-            self.name(&target.span(), &what, target.get_ref())?;
+            let span = target.span();
+            self.name(&span, "bad alias name", &name)?;
+            let what = format!("alias {}: bad target", quoted(&name));
+            self.name(&span, &what, target.get_ref())?;
             out.push(Definition {
-                span: name.span(),
-                name: name.into_inner(),
+                span,
+                name,
                 body: Body::Alias(target.into_inner()),
             });
         }
@@ -157,7 +183,7 @@ impl Checker<'_> {
 
 impl Registry {
     /// Loads stacks and aliases from the TOML `text` of a stack file (see the
-    /// [module documentation](self) for the format); `origin` names the file in errors.
+    /// [module documentation](crate::registry) for the format); `origin` names the file in errors.
     ///
     /// The whole file is checked before anything is applied: on error the registry is
     /// unchanged. Every error is a [`RegistryError::File`] whose message starts with the line

@@ -31,7 +31,7 @@
 //! the aliases `pass` (for `passthrough`) and `framing` (for `frame`), and the stack `secure`
 //! (`port+passthrough`). `port` and `seaside` need keys, which only the application has: until
 //! it hands the registry a factory holding them ([`Registry::configure`] with
-//! [`layers::port::client`](crate::layers::port::client) and the like), building them fails
+//! [`layers::port::client`] and the like), building them fails
 //! with [`RegistryError::MissingSetup`], while their names resolve as usual. `seaside`
 //! (upstream SeasideVPN's PORT) must be the bottom layer: it moves to a second TCP connection
 //! after its handshake.
@@ -233,7 +233,7 @@ impl Registry {
 
     /// Gives the layer `name` the factory it is built with from now on: how an application
     /// hands a layer its set-up (`port` its keys, with
-    /// [`layers::port::server`](crate::layers::port::server), say).
+    /// [`layers::port::server`], say).
     ///
     /// Fails with [`RegistryError::UnknownName`] if `name` is not a layer (an alias or a named
     /// stack is not configured; its layers are).
