@@ -90,16 +90,7 @@ pub async fn run(kind: RuntimeKind, out: &mut (dyn Write + Send)) -> Result<Demo
         let server = Server::bind(runtime.clone(), server_setup, loopback).await?;
         let addr = server.local_addr();
         writeln!(out, "server listening on {addr}").map_err(io)?;
-        let (report_tx, report_rx) = smol::channel::unbounded::<ConnectionReport>();
-        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-        runtime.spawn(Box::pin(server.run_until(
-            move |report| {
-                let _ = report_tx.try_send(report);
-            },
-            async move {
-                let _ = stop_rx.recv().await;
-            },
-        )));
+        let running = server.spawn();
 
         let client_setup = ClientSetup::new(stack, config.clone(), Some(client_key), TOKEN)?;
         let start = Instant::now();
@@ -149,7 +140,7 @@ pub async fn run(kind: RuntimeKind, out: &mut (dyn Write + Send)) -> Result<Demo
         let reason = client.close().await?;
         let client_traffic = client.traffic();
         let reason = reason.map_or_else(|| "closed".to_owned(), |r| r.to_string());
-        let report = wait_report(&runtime, &report_rx).await;
+        let report = wait_report(&runtime, &running.reports).await;
         let server_side = describe(report.as_ref());
         writeln!(out, "close: client: {reason}; server: {server_side}").map_err(io)?;
         let server_written = report.map_or(0, |r| r.traffic.written);
@@ -165,7 +156,7 @@ pub async fn run(kind: RuntimeKind, out: &mut (dyn Write + Send)) -> Result<Demo
             server_written
         )
         .map_err(io)?;
-        let _ = stop_tx.try_send(());
+        drop(running);
     }
     writeln!(out).map_err(io)?;
     writeln!(

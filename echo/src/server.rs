@@ -2,7 +2,6 @@
 //! every message back.
 
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -53,6 +52,14 @@ impl fmt::Display for ConnectionReport {
     }
 }
 
+/// A server running in the background ([`Server::spawn`]); dropping it stops accepting.
+#[derive(Debug)]
+pub struct Running {
+    /// The report of every connection, once it ended.
+    pub reports: smol::channel::Receiver<ConnectionReport>,
+    _stop: smol::channel::Sender<()>,
+}
+
 /// A bound echo server.
 pub struct Server {
     runtime: Arc<dyn Runtime>,
@@ -93,14 +100,28 @@ impl Server {
         &self.setup
     }
 
-    /// Accepts clients until `stop` completes (connections already accepted carry on on their
-    /// own tasks); see [`run`](Self::run).
-    pub async fn run_until<F, S>(self, on_end: F, stop: S)
-    where
-        F: Fn(ConnectionReport) + Send + Sync + 'static,
-        S: Future<Output = ()>,
-    {
-        futures_lite::future::or(self.run(on_end), stop).await;
+    /// Runs the server in the background: every connection's report arrives on
+    /// [`Running::reports`] once it ended, and dropping the handle stops accepting
+    /// (connections already accepted carry on on their own tasks).
+    pub fn spawn(self) -> Running {
+        let (report, reports) = smol::channel::unbounded();
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let on_end = move |r| {
+            let _ = report.try_send(r);
+        };
+        // Nothing is ever sent: the channel closes when the handle's sender is dropped.
+        let stopped = async move {
+            let _ = stopped.recv().await;
+        };
+        let runtime = self.runtime.clone();
+        runtime.spawn(Box::pin(futures_lite::future::or(
+            self.run(on_end),
+            stopped,
+        )));
+        Running {
+            reports,
+            _stop: stop,
+        }
     }
 
     /// Accepts clients forever, echoing each on its own task; `on_end` hears about every
@@ -190,23 +211,22 @@ pub fn log_report(report: &ConnectionReport) {
         .unwrap_or_else(|| "closed".to_owned());
     let clean = report.reason.is_some_and(|r| r.is_graceful())
         || (report.reason.is_none() && report.error.is_none());
+    // The same fields at either level: a clean end is news, anything else a warning.
+    macro_rules! log_at {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                peer = %report.peer,
+                user_id = report.user_id,
+                messages = report.messages,
+                bytes = report.bytes,
+                %reason,
+                $what
+            )
+        };
+    }
     if clean {
-        tracing::info!(
-            peer = %report.peer,
-            user_id = report.user_id,
-            messages = report.messages,
-            bytes = report.bytes,
-            %reason,
-            "connection closed"
-        );
+        log_at!(info, "connection closed");
     } else {
-        tracing::warn!(
-            peer = %report.peer,
-            user_id = report.user_id,
-            messages = report.messages,
-            bytes = report.bytes,
-            %reason,
-            "connection ended"
-        );
+        log_at!(warn, "connection ended");
     }
 }

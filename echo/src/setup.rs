@@ -2,6 +2,7 @@
 //! registry, with the layers that need keys given theirs), the PORT configuration, the
 //! connection options, and the factory that builds one session per connection.
 
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -222,11 +223,59 @@ fn missing_key(stack: &StackChoice, needs: &str) -> Error {
     ))
 }
 
-/// Everything a server needs to build a session for each accepted connection.
-#[derive(Clone, Debug)]
-pub struct ServerSetup(Recipe);
+/// The side a [`Setup`] builds sessions for: a server's (one per accepted connection).
+#[derive(Clone, Copy, Debug)]
+pub enum ServerSide {}
 
-impl ServerSetup {
+/// The side a [`Setup`] builds sessions for: a client's.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientSide {}
+
+/// Everything one side needs to build its sessions: the stack with its keys, and the options of
+/// the connections.
+#[derive(Clone, Debug)]
+pub struct Setup<S> {
+    recipe: Recipe,
+    side: PhantomData<S>,
+}
+
+/// Everything a server needs to build a session for each accepted connection.
+pub type ServerSetup = Setup<ServerSide>;
+
+/// Everything a client needs to build its session.
+pub type ClientSetup = Setup<ClientSide>;
+
+impl<S> Setup<S> {
+    fn checked(recipe: Recipe) -> Result<Self, Error> {
+        Ok(Setup {
+            recipe: recipe.checked()?,
+            side: PhantomData,
+        })
+    }
+
+    /// Records the PORT messages every connection sends in `recorder` (`--record`).
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recipe.configure_port(Some(&recorder));
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &StackChoice {
+        &self.recipe.stack
+    }
+
+    /// The options of the connections (the handshake timeout bounds a client's TCP connect).
+    pub fn options(&self) -> Options {
+        self.recipe.options
+    }
+
+    /// The factory that builds one session per connection, once its TCP connection is up.
+    pub fn factory(&self) -> SessionFactory {
+        self.recipe.factory()
+    }
+}
+
+impl Setup<ServerSide> {
     /// A server running `stack`; `key` is required when the stack holds a PORT layer and
     /// ignored otherwise.
     pub fn new(stack: StackChoice, config: Config, key: Option<ServerKey>) -> Result<Self, Error> {
@@ -240,7 +289,7 @@ impl ServerSetup {
             }
             (false, _) => None,
         };
-        Ok(ServerSetup(Recipe::new(stack, &config, port).checked()?))
+        Setup::checked(Recipe::new(stack, &config, port))
     }
 
     /// A server running a stack with a `seaside` layer (upstream SeasideVPN's PORT), with the
@@ -252,36 +301,11 @@ impl ServerSetup {
     ) -> Result<Self, Error> {
         let setup = seaside::ServerConfig::new(config.clone(), key);
         stack.configure(SEASIDE_LAYER, layers::seaside::server(setup));
-        Ok(ServerSetup(Recipe::new(stack, &config, None).checked()?))
-    }
-
-    /// Records the PORT messages every connection sends in `recorder` (`--record`).
-    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
-        self.0.configure_port(Some(&recorder));
-        self
-    }
-
-    /// The stack.
-    pub fn stack(&self) -> &StackChoice {
-        &self.0.stack
-    }
-
-    /// The options of the connections it accepts.
-    pub fn options(&self) -> Options {
-        self.0.options
-    }
-
-    /// The factory a listener calls for every accepted TCP connection.
-    pub fn factory(&self) -> SessionFactory {
-        self.0.factory()
+        Setup::checked(Recipe::new(stack, &config, None))
     }
 }
 
-/// Everything a client needs to build its session.
-#[derive(Clone, Debug)]
-pub struct ClientSetup(Recipe);
-
-impl ClientSetup {
+impl Setup<ClientSide> {
     /// A client running `stack`, presenting `token`; `key` is required when the stack holds
     /// a PORT layer and ignored otherwise.
     pub fn new(
@@ -304,7 +328,7 @@ impl ClientSetup {
             }
             (false, _) => None,
         };
-        Ok(ClientSetup(Recipe::new(stack, &config, port).checked()?))
+        Setup::checked(Recipe::new(stack, &config, port))
     }
 
     /// A client running a stack with a `seaside` layer (upstream SeasideVPN's PORT) to the
@@ -318,27 +342,6 @@ impl ClientSetup {
         let setup = seaside::ClientConfig::new(config.clone(), key, token)
             .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
         stack.configure(SEASIDE_LAYER, layers::seaside::client(setup));
-        Ok(ClientSetup(Recipe::new(stack, &config, None).checked()?))
-    }
-
-    /// Records the PORT messages the client sends in `recorder` (`--record`).
-    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
-        self.0.configure_port(Some(&recorder));
-        self
-    }
-
-    /// The stack.
-    pub fn stack(&self) -> &StackChoice {
-        &self.0.stack
-    }
-
-    /// The options of the connection (the handshake timeout bounds the TCP connect).
-    pub fn options(&self) -> Options {
-        self.0.options
-    }
-
-    /// The factory that builds the client session once the TCP connection is up.
-    pub fn factory(&self) -> SessionFactory {
-        self.0.factory()
+        Setup::checked(Recipe::new(stack, &config, None))
     }
 }

@@ -47,7 +47,6 @@ fn echo_over(kind: RuntimeKind, spec: &str) {
         "token",
     )
     .unwrap();
-    let (report_tx, report_rx) = smol::channel::unbounded::<ConnectionReport>();
     let big = Bytes::from(
         (0..200_000u32)
             .map(|i| (i % 251) as u8)
@@ -59,15 +58,7 @@ fn echo_over(kind: RuntimeKind, spec: &str) {
             .await
             .unwrap();
         let addr = server.local_addr().to_string();
-        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-        runtime.spawn(Box::pin(server.run_until(
-            move |report| {
-                let _ = report_tx.try_send(report);
-            },
-            async move {
-                let _ = stop_rx.recv().await;
-            },
-        )));
+        let running = server.spawn();
         for expected_user in [1u32, 2] {
             let mut client = Client::connect(&runtime, &client_setup, &addr)
                 .await
@@ -97,11 +88,10 @@ fn echo_over(kind: RuntimeKind, spec: &str) {
                 assert_eq!(reason, Some(CloseReason::Local), "{spec}");
             }
         }
-        let _ = stop_tx.try_send(());
         // Inside the runtime: the server's tasks end (and report) after the clients did.
         let mut reports = Vec::new();
         for _ in 0..2 {
-            reports.push(report_rx.recv().await.expect("a server report"));
+            reports.push(running.reports.recv().await.expect("a server report"));
         }
         reports
     });
@@ -127,23 +117,23 @@ fn echo_over(kind: RuntimeKind, spec: &str) {
 
 #[test]
 fn echo_every_stack_on_tokio() {
-    for spec in STACKS {
-        echo_over(RuntimeKind::Tokio, spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::Tokio, spec));
 }
 
 #[test]
 fn echo_every_stack_on_smol() {
-    for spec in STACKS {
-        echo_over(RuntimeKind::Smol, spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::Smol, spec));
 }
 
 #[test]
 fn echo_every_stack_on_async_std() {
-    for spec in STACKS {
-        echo_over(RuntimeKind::AsyncStd, spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::AsyncStd, spec));
 }
 
 #[test]

@@ -80,33 +80,32 @@ impl Inner {
     }
 
     pub(crate) fn wake_driver(&mut self) {
-        if let Some(w) = self.driver_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.driver_waker);
     }
 
     pub(crate) fn wake_reader(&mut self) {
-        if let Some(w) = self.reader_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.reader_waker);
     }
 
     pub(crate) fn wake_writer(&mut self) {
-        if let Some(w) = self.writer_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.writer_waker);
     }
 
     pub(crate) fn wake_handshake(&mut self) {
-        if let Some(w) = self.handshake_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.handshake_waker);
     }
 
     pub(crate) fn wake_all(&mut self) {
         self.wake_reader();
         self.wake_writer();
         self.wake_handshake();
+    }
+}
+
+/// Wakes the task waiting in `slot`, if any.
+fn wake(slot: &mut Option<Waker>) {
+    if let Some(w) = slot.take() {
+        w.wake();
     }
 }
 

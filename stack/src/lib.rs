@@ -18,7 +18,9 @@
 //! `port+passthrough` and stack files into stacks; an [`Address`] such as
 //! `port+passthrough://127.0.0.1:9000` names a stack and a peer at once.
 //!
-//! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes.
+//! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes, and
+//! [`toml_file`] reads TOML (stack files, a program's own configuration) with errors that name
+//! the line, the column and the key.
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -26,6 +28,7 @@ pub mod keyfile;
 pub mod layers;
 pub mod registry;
 mod stack;
+pub mod toml_file;
 
 pub use address::{Address, AddressError};
 pub use registry::{LayerFactory, Registry, RegistryError};

@@ -106,36 +106,6 @@ fn frame_refuses_a_declared_length_over_its_limit() {
 }
 
 #[test]
-fn port_over_passthrough_is_up_only_after_the_port_handshake() {
-    let now = Instant::now();
-    let (pc, ps) = port_pair(now);
-    let mut c = stack(vec![pass(), ("port", pc)]);
-    let mut s = stack(vec![pass(), ("port", ps)]);
-    c.handle_link_up(now, Link::STREAM);
-    s.handle_link_up(now, Link::STREAM);
-    // The passthrough below is up at once, but the application hears nothing until PORT is.
-    let early: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
-    assert!(
-        early.is_empty(),
-        "client reported {early:?} before the handshake"
-    );
-    let init = c.poll_transmit(now).expect("client INIT");
-    s.handle_input(now, &init);
-    assert!(matches!(s.poll_event(), Some(Event::Authenticate { .. })));
-    s.accept(9).unwrap();
-    assert_eq!(s.poll_event(), Some(Event::Connected { user_id: 9 }));
-    assert_eq!(c.poll_event(), None, "still waiting for the server INIT");
-    assert_eq!(
-        c.send(Bytes::from_static(b"early")),
-        Err(Error::NotConnected)
-    );
-    let reply = s.poll_transmit(now).expect("server INIT");
-    c.handle_input(now, &reply);
-    assert_eq!(c.poll_event(), Some(Event::Connected { user_id: 9 }));
-    c.send(Bytes::from_static(b"now")).unwrap();
-}
-
-#[test]
 fn nested_stacks_compose() {
     let now = Instant::now();
     let (pc, ps) = port_pair(now);
@@ -147,14 +117,20 @@ fn nested_stacks_compose() {
     echo_all(&mut Wire::new(c, s, now, 333));
 }
 
-#[test]
-fn a_failing_layer_takes_the_stack_down_with_its_reason() {
+/// PORT over a passthrough on both sides, connected.
+fn port_over_passthrough() -> Wire<Stack, Stack> {
     let now = Instant::now();
     let (pc, ps) = port_pair(now);
     let c = stack(vec![pass(), ("port", pc)]);
     let s = stack(vec![pass(), ("port", ps)]);
     let mut w = Wire::new(c, s, now, 1000);
     assert!(w.run_until(|w| w.connected()));
+    w
+}
+
+#[test]
+fn a_failing_layer_takes_the_stack_down_with_its_reason() {
+    let mut w = port_over_passthrough();
     // Bytes no PORT peer could have sealed: the port layer fails and says why, at the top.
     w.client.handle_input(w.now, &[0x42; 64]);
     let events: Vec<_> = std::iter::from_fn(|| w.client.poll_event()).collect();
@@ -171,12 +147,7 @@ fn a_failing_layer_takes_the_stack_down_with_its_reason() {
 
 #[test]
 fn the_transport_ending_reaches_the_top() {
-    let now = Instant::now();
-    let (pc, ps) = port_pair(now);
-    let c = stack(vec![pass(), ("port", pc)]);
-    let s = stack(vec![pass(), ("port", ps)]);
-    let mut w = Wire::new(c, s, now, 1000);
-    assert!(w.run_until(|w| w.connected()));
+    let mut w = port_over_passthrough();
     w.client.handle_link_end(w.now, None);
     let events: Vec<_> = std::iter::from_fn(|| w.client.poll_event()).collect();
     assert_eq!(closes(&events), [CloseReason::TransportClosed]);

@@ -426,109 +426,47 @@ fn stacks_and_aliases_may_not_shadow_layers() {
 // ---------------------------------------------------------------------------------------------
 // Stack files.
 
-#[test]
-fn toml_syntax_errors_name_the_file_line_and_column() {
-    let (message, display) = load_err("[stack.a]\nlayers = [\"port\"]\n\n[stack.b\nlayers = []\n");
-    assert!(message.starts_with("line 4, column 9: "), "{message}");
-    assert!(message.contains("unclosed table"), "{message}");
-    assert!(display.starts_with("conf/stacks.toml: line 4"), "{display}");
-
-    let (message, _) = load_err("[alias]\np = \"port\"\np = \"frame\"\n");
-    assert!(message.starts_with("line 3"), "{message}");
-    assert!(message.contains("duplicate key"), "{message}");
-    let (message, _) = load_err("layers = [\"port\"\n");
-    assert!(message.starts_with("line 1, column "), "{message}");
-}
-
-#[test]
-fn unknown_keys_are_errors_naming_the_key_and_what_is_expected() {
-    let (message, display) =
-        load_err("[stack.a]\nlayers = [\"port\"]\n\n[stacks.b]\nlayers = []\n");
-    assert!(
-        message.starts_with("line 4, column 2 (stacks): "),
-        "{message}"
-    );
-    assert!(
-        display.ends_with("unknown field `stacks`, expected `stack` or `alias`"),
-        "{display}"
-    );
-
-    let (message, display) = load_err("[stack.a]\nlayers = [\"port\"]\nlayer = [\"frame\"]\n");
-    assert!(
-        message.starts_with("line 3, column 1 (stack.a.layer): "),
-        "{message}"
-    );
-    assert!(
-        display.ends_with("unknown field `layer`, expected `layers`"),
-        "{display}"
-    );
-
-    let (message, _) = load_err("version = 1\n");
-    assert!(message.contains("unknown field `version`"), "{message}");
-}
+/// Stack files that are refused: the text, how the message starts (the place), and what it
+/// says.
+#[rustfmt::skip] // one case a line
+const REFUSED_FILES: [(&str, &str, &str); 22] = [
+    // Form.
+    ("[stack.a]\nlayers = [\"port\"]\n\n[stack.b\nlayers = []\n", "line 4, column 9: ", "unclosed table"),
+    ("[alias]\np = \"port\"\np = \"frame\"\n", "line 3", "duplicate key"),
+    ("layers = [\"port\"\n", "line 1, column ", ""),
+    // Keys.
+    ("[stack.a]\nlayers = [\"port\"]\n\n[stacks.b]\nlayers = []\n", "line 4, column 2 (stacks): ", "unknown field `stacks`, expected `stack` or `alias`"),
+    ("[stack.a]\nlayers = [\"port\"]\nlayer = [\"frame\"]\n", "line 3, column 1 (stack.a.layer): ", "unknown field `layer`, expected `layers`"),
+    ("version = 1\n", "line 1", "unknown field `version`"),
+    ("[stack.x]\n", "line 1", "missing field `layers`"),
+    // Types.
+    ("[stack.x]\nlayers = \"port\"\n", "line 2, column 10 (stack.x.layers): ", "invalid type: string \"port\", expected a sequence"),
+    ("[stack.x]\nlayers = [\"port\", 3]\n", "line 2, column ", "expected a string"),
+    ("[stack.x]\nlayers = [[\"port\"]]\n", "line 2, column ", "expected a string"),
+    ("stack = 3\n", "line 1", "invalid type: integer `3`, expected a map"),
+    ("[stack]\nx = 3\n", "line 2", "expected struct StackTable"),
+    ("alias = [\"p\"]\n", "line 1", "expected a map"),
+    ("[alias]\np = 3\n", "line 2", "expected a string"),
+    // Definitions.
+    ("[stack.x]\nlayers = []\n", "line 2: ", "[stack.x] layers must name at least one layer"),
+    ("[stack.Bad]\nlayers = [\"port\"]\n", "line 1", "bad stack name \"Bad\""),
+    ("[stack.x]\nlayers = [\n  \"port\",\n  \"a+b\",\n]\n", "line 4", "bad layer name \"a+b\""),
+    ("[alias]\n\"P Q\" = \"port\"\n", "line 2", "bad alias name \"P Q\""),
+    ("[alias]\np = \"port+frame\"\n", "line 2", "alias \"p\": bad target \"port+frame\""),
+    ("[alias]\nx = \"port\"\n[stack.x]\nlayers = [\"frame\"]\n", "line 3", "\"x\" is defined both as a stack and as an alias"),
+    // Shadowing a layer.
+    ("[stack.port]\nlayers = [\"frame\"]\n", "line 1: ", "\"port\" is a layer"),
+    ("[alias]\n\nframe = \"port\"\n", "line 3: ", "\"frame\" is a layer"),
+];
 
 #[test]
-fn wrong_types_are_errors_naming_what_was_expected() {
-    let (message, display) = load_err("[stack.x]\nlayers = \"port\"\n");
-    assert_eq!(
-        display,
-        "conf/stacks.toml: line 2, column 10 (stack.x.layers): invalid type: string \"port\", \
-         expected a sequence"
-    );
-    assert!(message.starts_with("line 2"));
-    for text in [
-        "[stack.x]\nlayers = [\"port\", 3]\n",
-        "[stack.x]\nlayers = [[\"port\"]]\n",
-    ] {
-        let (message, _) = load_err(text);
-        assert!(message.starts_with("line 2, column "), "{message}");
-        assert!(message.contains("invalid type"), "{message}");
-        assert!(message.ends_with("expected a string"), "{message}");
+fn refused_files_name_the_file_the_line_and_what_is_wrong() {
+    for (text, place, what) in REFUSED_FILES {
+        let (message, display) = load_err(text);
+        assert!(message.starts_with(place), "{text:?}: {message}");
+        assert!(message.contains(what), "{text:?}: {message}");
+        assert_eq!(display, format!("conf/stacks.toml: {message}"));
     }
-    let (_, display) = load_err("stack = 3\n");
-    assert!(
-        display.contains("invalid type: integer `3`, expected a map"),
-        "{display}"
-    );
-    let (_, display) = load_err("[stack]\nx = 3\n");
-    assert!(display.contains("expected struct StackTable"), "{display}");
-    let (_, display) = load_err("alias = [\"p\"]\n");
-    assert!(display.contains("expected a map"), "{display}");
-    let (message, display) = load_err("[alias]\np = 3\n");
-    assert!(message.starts_with("line 2"), "{message}");
-    assert!(display.contains("expected a string"), "{display}");
-}
-
-#[test]
-fn bad_definitions_in_files_are_errors() {
-    let (message, display) = load_err("[stack.x]\nlayers = []\n");
-    assert!(message.starts_with("line 2: "), "{message}");
-    assert!(
-        display.contains("[stack.x] layers must name at least one layer"),
-        "{display}"
-    );
-    let (message, display) = load_err("[stack.x]\n");
-    assert!(message.starts_with("line 1"), "{message}");
-    assert!(display.contains("missing field `layers`"), "{display}");
-    let (message, display) = load_err("[stack.Bad]\nlayers = [\"port\"]\n");
-    assert!(message.starts_with("line 1"), "{message}");
-    assert!(display.contains("bad stack name \"Bad\""), "{display}");
-    let (message, display) = load_err("[stack.x]\nlayers = [\n  \"port\",\n  \"a+b\",\n]\n");
-    assert!(message.starts_with("line 4"), "{message}");
-    assert!(display.contains("bad layer name \"a+b\""), "{display}");
-    let (_, display) = load_err("[alias]\n\"P Q\" = \"port\"\n");
-    assert!(display.contains("bad alias name \"P Q\""), "{display}");
-    let (_, display) = load_err("[alias]\np = \"port+frame\"\n");
-    assert!(
-        display.contains("alias \"p\": bad target \"port+frame\""),
-        "{display}"
-    );
-    let (message, display) = load_err("[alias]\nx = \"port\"\n[stack.x]\nlayers = [\"frame\"]\n");
-    assert!(message.starts_with("line 3"), "{message}");
-    assert!(
-        display.contains("\"x\" is defined both as a stack and as an alias"),
-        "{display}"
-    );
 }
 
 #[test]

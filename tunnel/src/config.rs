@@ -800,8 +800,8 @@ min_next_in = 1.5
         let refused = |text: &str| sources(&[], Some(text)).unwrap_err().message().to_owned();
         assert_eq!(
             refused("[server]\nlisten = 1\n"),
-            "bad --config file /etc/pt/tunnel.toml, line 2 (server.listen): invalid type: \
-             integer `1`, expected a string"
+            "bad --config file /etc/pt/tunnel.toml, line 2, column 10 (server.listen): invalid \
+             type: integer `1`, expected a string"
         );
         let e = refused("[server]\nlisten_on = \"x\"\n");
         assert!(
@@ -814,13 +814,13 @@ min_next_in = 1.5
         );
         let e = refused("[port]\n\npadding = 3\n");
         assert!(
-            e.contains("line 3: unknown key \"padding\" in the [port] table"),
+            e.contains("line 3, column 11 (port.padding): unknown key \"padding\" in the [port]"),
             "{e}"
         );
         assert!(e.contains("tail_length"), "{e}");
         let e = refused("[port]\ntail_length = true\n");
         assert!(
-            e.contains("line 2 (port.tail_length): expected a number or a string"),
+            e.contains("line 2, column 15 (port.tail_length): expected a number or a string"),
             "{e}"
         );
         let e = refused("colour = \"red\"\n");
@@ -832,7 +832,7 @@ min_next_in = 1.5
         );
         let e = refused("server = 3\n");
         assert!(
-            e.contains("line 1 (server): invalid type: integer `3`"),
+            e.contains("line 1, column 10 (server): invalid type: integer `3`"),
             "{e}"
         );
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use port_core::Config;
+use port_stack::toml_file;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -83,37 +84,8 @@ pub(crate) struct FileValues {
 /// Reads the TOML `text` of the file at `path`.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<FileValues, Error> {
     let origin = path.display().to_string();
-    let at = |offset: usize| {
-        text.as_bytes()[..offset.min(text.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    };
-    let bad = |e: toml::de::Error, key: String| {
-        let message: String = e.message().chars().filter(|c| !c.is_control()).collect();
-        let line = e.span().map_or(1, |s| at(s.start));
-        let key = if key.is_empty() || key == "." {
-            String::new()
-        } else {
-            format!(" ({key})")
-        };
-        Error::msg(format!(
-            "bad --config file {origin}, line {line}{key}: {}",
-            message.trim()
-        ))
-    };
-    let document = toml::Deserializer::parse(text).map_err(|e| bad(e, String::new()))?;
-    let values: ConfigFile = serde_path_to_error::deserialize(document).map_err(|e| {
-        // A value read with its span shows up as a private field of `Spanned`: not a key.
-        let key: Vec<String> = e
-            .path()
-            .iter()
-            .map(ToString::to_string)
-            .filter(|segment| !segment.starts_with("$__serde_spanned"))
-            .collect();
-        bad(e.into_inner(), key.join("."))
-    })?;
+    let values: ConfigFile = toml_file::from_str(text)
+        .map_err(|e| Error::msg(format!("bad --config file {origin}, {e}")))?;
     let mut port = Vec::new();
     for (name, value) in &values.port {
         let var = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
@@ -121,10 +93,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<FileValues, Error> {
             let known: Vec<String> = Config::variables()
                 .map(|v| v.trim_start_matches(ENV_PREFIX).to_lowercase())
                 .collect();
+            let (line, column) = toml_file::position(text, value.span().start);
             return Err(Error::msg(format!(
-                "bad --config file {origin}, line {}: unknown key {name:?} in the [port] table \
-                 (expected one of {})",
-                at(value.span().start),
+                "bad --config file {origin}, line {line}, column {column} (port.{name}): unknown \
+                 key {name:?} in the [port] table (expected one of {})",
                 known.join(", ")
             )));
         }

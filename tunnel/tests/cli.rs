@@ -179,7 +179,9 @@ fn bad_settings_name_the_field() {
     fs::write(&config, "[client]\nsrever = \"x\"\n").unwrap();
     let (_, e) = fails(&["client", "--config", config.to_str().unwrap()], &[]);
     assert!(
-        e.contains("line 2 (client.srever): unknown field `srever`, expected one of `listen`"),
+        e.contains(
+            "line 2, column 1 (client.srever): unknown field `srever`, expected one of `listen`"
+        ),
         "{e}"
     );
     let (_, e) = fails(&["keygen", "--out", dir.to_str().unwrap()], &[]);

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::names::{name_problem, quoted};
 use super::{MAX_FILE_LEN, Registry, RegistryError};
+use crate::toml_file::{self, position};
 
 /// A stack file as written: `[stack.NAME]` tables and one `[alias]` table.
 #[derive(Deserialize)]
@@ -42,32 +43,6 @@ enum Body {
     Alias(String),
 }
 
-/// A line and column (1-based) in a text.
-pub(super) struct Position {
-    pub(super) line: usize,
-    pub(super) column: usize,
-}
-
-impl Position {
-    pub(super) fn of(text: &str, offset: usize) -> Position {
-        let bytes = text.as_bytes();
-        let before = &bytes[..offset.min(bytes.len())];
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        Position {
-            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
-            // Characters, not bytes: skip UTF-8 continuation bytes.
-            column: before[line_start..]
-                .iter()
-                .filter(|&&b| b & 0xC0 != 0x80)
-                .count()
-                + 1,
-        }
-    }
-}
-
 /// Errors about one file: each message starts with the line it is about.
 struct Checker<'a> {
     text: &'a str,
@@ -78,35 +53,7 @@ impl Checker<'_> {
     fn at(&self, span: &Range<usize>, message: String) -> RegistryError {
         RegistryError::File {
             path: self.origin.to_owned(),
-            message: format!(
-                "line {}: {message}",
-                Position::of(self.text, span.start).line
-            ),
-        }
-    }
-
-    /// A TOML error of form or type, at its line and column, naming the `key` it is about.
-    fn toml(&self, e: toml::de::Error, key: &str) -> RegistryError {
-        let at = Position::of(self.text, e.span().map_or(0, |s| s.start));
-        // Messages quote what they found; keep them on one line.
-        let message: String = e
-            .message()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let key = if key.is_empty() || key == "." {
-            String::new()
-        } else {
-            format!(" ({key})")
-        };
-        RegistryError::File {
-            path: self.origin.to_owned(),
-            message: format!(
-                "line {}, column {}{key}: {}",
-                at.line,
-                at.column,
-                message.trim()
-            ),
+            message: format!("line {}: {message}", position(self.text, span.start).0),
         }
     }
 
@@ -120,16 +67,9 @@ impl Checker<'_> {
 
     /// Reads and checks the whole file, without looking at any registry.
     fn parse(&self) -> Result<Vec<Definition>, RegistryError> {
-        let document = toml::Deserializer::parse(self.text).map_err(|e| self.toml(e, ""))?;
-        let file: StackFile = serde_path_to_error::deserialize(document).map_err(|e| {
-            // A value read with its span shows up as a private field of `Spanned`: not a key.
-            let key: Vec<String> = e
-                .path()
-                .iter()
-                .map(ToString::to_string)
-                .filter(|segment| !segment.starts_with("$__serde_spanned"))
-                .collect();
-            self.toml(e.into_inner(), &key.join("."))
+        let file: StackFile = toml_file::from_str(self.text).map_err(|e| RegistryError::File {
+            path: self.origin.to_owned(),
+            message: e.to_string(),
         })?;
         let mut out = Vec::new();
         for (name, table) in file.stack {
@@ -243,23 +183,5 @@ impl Registry {
             ))
         })?;
         self.load_toml_str(&text, &shown)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions_count_lines_and_characters() {
-        let text = "ab\né€x\n";
-        let at = |offset| {
-            let p = Position::of(text, offset);
-            (p.line, p.column)
-        };
-        assert_eq!(at(0), (1, 1));
-        assert_eq!(at(3), (2, 1));
-        assert_eq!(at("ab\né€".len()), (2, 3));
-        assert_eq!(at(1000), (3, 1));
     }
 }

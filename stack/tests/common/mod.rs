@@ -9,7 +9,7 @@ use port_core::{
     ClientConfig, CloseReason, Config, Event, Link, Redirect, ServerConfig, ServerKey, Session,
     Start, seaside,
 };
-use port_stack::{Registry, layers};
+use port_stack::{LayerFactory, Registry, layers};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -41,21 +41,23 @@ pub fn registries(n: u8) -> (Registry, Registry) {
     let seaside_client =
         seaside::ClientConfig::new(Config::default(), seaside_key.client_key(), "tok").unwrap();
     let seaside_server = seaside::ServerConfig::new(Config::default(), seaside_key);
-    let mut client = Registry::with_builtins();
-    client
-        .configure("port", layers::port::client(client_setup))
-        .unwrap();
-    client
-        .configure("seaside", layers::seaside::client(seaside_client))
-        .unwrap();
-    let mut server = Registry::with_builtins();
-    server
-        .configure("port", layers::port::server(server_setup))
-        .unwrap();
-    server
-        .configure("seaside", layers::seaside::server(seaside_server))
-        .unwrap();
+    let client = configured(
+        layers::port::client(client_setup),
+        layers::seaside::client(seaside_client),
+    );
+    let server = configured(
+        layers::port::server(server_setup),
+        layers::seaside::server(seaside_server),
+    );
     (client, server)
+}
+
+/// The built-in registry with `port` and `seaside` built by these factories.
+fn configured(port: LayerFactory, seaside: LayerFactory) -> Registry {
+    let mut registry = Registry::with_builtins();
+    registry.configure("port", port).unwrap();
+    registry.configure("seaside", seaside).unwrap();
+    registry
 }
 
 /// Two sessions joined by in-memory byte streams cut into `chunk`-byte pieces, on a virtual
