@@ -7,18 +7,34 @@ use port_driver::Runtime;
 
 use crate::Harness;
 
-/// tokio: `port-tokio` on a multi-thread runtime with 2 workers per scenario.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tokio;
+/// A harness: its doc, its type, its name, its runtime value, and how `$future` is run to
+/// completion from a test thread.
+macro_rules! harness {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $runtime:expr, |$future:ident| $enter:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $ty;
 
-impl Harness for Tokio {
-    const NAME: &'static str = "tokio";
+        impl Harness for $ty {
+            const NAME: &'static str = $name;
 
-    fn runtime() -> Arc<dyn Runtime> {
-        port_tokio::runtime()
-    }
+            fn runtime() -> Arc<dyn Runtime> {
+                $runtime
+            }
 
-    fn block_on<F: Future>(future: F) -> F::Output {
+            fn block_on<F: Future>($future: F) -> F::Output {
+                $enter
+            }
+        }
+    };
+}
+
+harness!(
+    /// tokio: `port-tokio` on a multi-thread runtime with 2 workers per scenario.
+    Tokio,
+    "tokio",
+    port_tokio::runtime(),
+    |future| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -26,37 +42,21 @@ impl Harness for Tokio {
             .expect("a tokio runtime");
         runtime.block_on(future)
     }
-}
+);
 
-/// async-std: `port-async-std`'s async-std runtime, entered with `async_std::task::block_on`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AsyncStd;
+harness!(
+    /// async-std: `port-async-std`'s async-std runtime, entered with `async_std::task::block_on`.
+    AsyncStd,
+    "async-std",
+    port_async_std::async_std(),
+    |future| async_std::task::block_on(future)
+);
 
-impl Harness for AsyncStd {
-    const NAME: &'static str = "async-std";
-
-    fn runtime() -> Arc<dyn Runtime> {
-        port_async_std::async_std()
-    }
-
-    fn block_on<F: Future>(future: F) -> F::Output {
-        async_std::task::block_on(future)
-    }
-}
-
-/// smol: `port-async-std`'s smol runtime (the global executor), entered with
-/// `smol::block_on`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Smol;
-
-impl Harness for Smol {
-    const NAME: &'static str = "smol";
-
-    fn runtime() -> Arc<dyn Runtime> {
-        port_async_std::smol()
-    }
-
-    fn block_on<F: Future>(future: F) -> F::Output {
-        smol::block_on(future)
-    }
-}
+harness!(
+    /// smol: `port-async-std`'s smol runtime (the global executor), entered with
+    /// `smol::block_on`.
+    Smol,
+    "smol",
+    port_async_std::smol(),
+    |future| smol::block_on(future)
+);

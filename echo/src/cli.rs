@@ -97,15 +97,23 @@ pub struct ServerArgs {
     /// upstream's SEASIDE_PRIVATE_KEY, or `keygen --seaside`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// The runtime, the stack files and the message record.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What `echotest server` and `echotest client` both take.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     pub runtime: RuntimeKind,
     /// A file of extra stack definitions.
     #[arg(long, value_name = "FILE")]
     pub stacks_file: Option<PathBuf>,
-    /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub log_level: String,
     /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -134,18 +142,12 @@ pub struct ClientArgs {
     /// Send every message this many times (all messages in order, then again).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
-    /// The async runtime.
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
-    pub runtime: RuntimeKind,
-    /// A file of extra stack definitions.
-    #[arg(long, value_name = "FILE")]
-    pub stacks_file: Option<PathBuf>,
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "warn")]
     pub log_level: String,
-    /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
+    /// The runtime, the stack files and the message record.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// A checked numbered sequence instead of --message or stdin.
     #[command(flatten)]
     pub sequence: crate::sequence::SequenceArgs,
@@ -316,7 +318,7 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, Error> {
 }
 
 fn server(args: ServerArgs) -> Result<(), Error> {
-    let registry = load_registry(args.stacks_file.as_deref())?;
+    let registry = load_registry(args.run.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &args.stack)?;
     if stack.has_seaside() {
         let path = args.key.as_ref().ok_or_else(|| {
@@ -330,8 +332,9 @@ fn server(args: ServerArgs) -> Result<(), Error> {
             ServerSetup::seaside(stack, config_from_env()?, read_seaside_server_key(path)?)?;
         let addr = listen_addr(&args.listen)?;
         return args
+            .run
             .runtime
-            .block_on(serve(args.runtime, setup, addr))
+            .block_on(serve(args.run.runtime, setup, addr))
             .map_err(runtime_failed)?;
     }
     let key = match (&args.key, stack.has_port()) {
@@ -343,12 +346,13 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         (None, _) => None,
     };
     let mut setup = ServerSetup::new(stack, config_from_env()?, key)?;
-    if let Some(path) = &args.record {
+    if let Some(path) = &args.run.record {
         setup = setup.with_recorder(crate::recorder::Recorder::create(path)?);
     }
     let addr = listen_addr(&args.listen)?;
-    args.runtime
-        .block_on(serve(args.runtime, setup, addr))
+    args.run
+        .runtime
+        .block_on(serve(args.run.runtime, setup, addr))
         .map_err(runtime_failed)?
 }
 
@@ -400,7 +404,7 @@ fn address_problem(e: &port_stack::AddressError) -> String {
 
 fn client(args: ClientArgs) -> Result<(), Error> {
     let (spec, addr) = client_target(&args.target, args.stack.as_deref())?;
-    let registry = load_registry(args.stacks_file.as_deref())?;
+    let registry = load_registry(args.run.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &spec)?;
     let setup = if stack.has_seaside() {
         let path = args.key.as_ref().ok_or_else(|| {
@@ -419,14 +423,15 @@ fn client(args: ClientArgs) -> Result<(), Error> {
         };
         ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?
     };
-    let setup = match &args.record {
+    let setup = match &args.run.record {
         Some(path) => setup.with_recorder(crate::recorder::Recorder::create(path)?),
         None => setup,
     };
     if args.sequence.sequence.is_some() {
         let sequence = args.sequence.clone();
-        let run = crate::sequence::run(args.runtime.runtime(), setup, addr, sequence);
-        return args.runtime.block_on(run).map_err(runtime_failed)?;
+        let kind = args.run.runtime;
+        let run = crate::sequence::run(kind.runtime(), setup, addr, sequence);
+        return kind.block_on(run).map_err(runtime_failed)?;
     }
     if args.messages.iter().any(String::is_empty) {
         return Err(Error::msg("--message must not be empty"));
@@ -436,8 +441,9 @@ fn client(args: ClientArgs) -> Result<(), Error> {
     } else {
         Source::Given(args.messages.clone())
     };
-    let talk = talk(args.runtime, setup, addr, source, args.count);
-    args.runtime.block_on(talk).map_err(runtime_failed)?
+    let kind = args.run.runtime;
+    let talk = talk(kind, setup, addr, source, args.count);
+    kind.block_on(talk).map_err(runtime_failed)?
 }
 
 /// Where the client's messages come from.
@@ -619,7 +625,7 @@ mod tests {
             Command::Server(args) => {
                 assert_eq!(args.stack, "port");
                 assert_eq!(args.listen, "127.0.0.1:0");
-                assert_eq!(args.runtime, RuntimeKind::Tokio);
+                assert_eq!(args.run.runtime, RuntimeKind::Tokio);
             }
             other => panic!("parsed {other:?}"),
         }

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
-use port_core::{ClientConfig, Connection, Session, Side};
+use port_core::{ClientConfig, Connection, Side};
 
 use crate::addr::TcpAddr;
 use crate::driver::{Driver, Origin};
 use crate::error::Error;
-use crate::listener::SessionFactory;
+use crate::listener::{SessionFactory, sessions};
 use crate::options::Options;
 use crate::runtime::{Runtime, Socket, within};
 use crate::shared::{HandleGuard, Phase, Shared, register};
@@ -32,15 +32,13 @@ pub async fn connect(
 ) -> Result<Stream, Error> {
     let options = Options::for_config(setup.config());
     let setup = setup.clone();
-    let factory: SessionFactory = Arc::new(move |start, _peer| {
-        let conn = Connection::client(&setup, start.now, start.unix_time, start.seed);
-        Ok(Box::new(conn) as Box<dyn Session + Send>)
-    });
+    let factory =
+        sessions(move |start| Connection::client(&setup, start.now, start.unix_time, start.seed));
     connect_session(runtime, addr, factory, options).await
 }
 
 /// Connects to `addr` and runs the client session `factory` builds (a stack of layers, a
-/// seaside session, any [`Session`]) over the TCP connection; returns the stream once the
+/// seaside session, any [`Session`](port_core::Session)) over the TCP connection; returns the stream once the
 /// session reported `Connected`. `options.timeout` bounds the TCP connect.
 pub async fn connect_session(
     runtime: &Arc<dyn Runtime>,

@@ -49,6 +49,16 @@ impl ListenerShared {
 pub type SessionFactory =
     Arc<dyn Fn(&Start, SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
 
+/// A [`SessionFactory`] of sessions made from their start alone (a PORT or seaside
+/// connection with its set-up).
+pub(crate) fn sessions<S, F>(make: F) -> SessionFactory
+where
+    S: Session + Send + 'static,
+    F: Fn(&Start) -> S + Send + Sync + 'static,
+{
+    Arc::new(move |start, _peer| Ok(Box::new(make(start)) as Box<dyn Session + Send>))
+}
+
 /// Accepts PORT connections (or connections of any server [`Session`]).
 ///
 /// Every TCP connection runs its handshake on its own task, and only clients whose INIT
@@ -73,9 +83,8 @@ impl Listener {
         server: ServerConfig,
     ) -> io::Result<Listener> {
         let options = Options::for_config(server.config());
-        let factory: SessionFactory = Arc::new(move |start, _peer| {
-            let conn = Connection::server(&server, start.now, start.unix_time, start.seed);
-            Ok(Box::new(conn) as Box<dyn Session + Send>)
+        let factory = sessions(move |start| {
+            Connection::server(&server, start.now, start.unix_time, start.seed)
         });
         Self::bind_sessions(runtime, addr, factory, options).await
     }

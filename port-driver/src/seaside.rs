@@ -5,13 +5,13 @@
 use std::io;
 use std::sync::Arc;
 
+use port_core::Config;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig};
-use port_core::{Config, Session};
 
 use crate::addr::TcpAddr;
 use crate::connect::connect_session;
 use crate::error::Error;
-use crate::listener::{Listener, SessionFactory};
+use crate::listener::{Listener, sessions};
 use crate::options::Options;
 use crate::runtime::Runtime;
 use crate::stream::Stream;
@@ -33,10 +33,7 @@ pub async fn connect_seaside(
 ) -> Result<Stream, Error> {
     let options = options(setup.config());
     let setup = setup.clone();
-    let factory: SessionFactory = Arc::new(move |start, _peer| {
-        let conn = Connection::client(&setup, start.now, start.seed);
-        Ok(Box::new(conn) as Box<dyn Session + Send>)
-    });
+    let factory = sessions(move |start| Connection::client(&setup, start.now, start.seed));
     connect_session(runtime, addr, factory, options).await
 }
 
@@ -52,10 +49,7 @@ impl Listener {
         server: ServerConfig,
     ) -> io::Result<Listener> {
         let options = options(server.config());
-        let factory: SessionFactory = Arc::new(move |start, _peer| {
-            let conn = Connection::server(&server, start.now, start.seed);
-            Ok(Box::new(conn) as Box<dyn Session + Send>)
-        });
+        let factory = sessions(move |start| Connection::server(&server, start.now, start.seed));
         Self::bind_sessions(runtime, addr, factory, options).await
     }
 }

@@ -1,5 +1,6 @@
 //! tokio's `AsyncRead`/`AsyncWrite` on the streams (the `tokio` feature, which `port-tokio`
-//! turns on): the same byte-stream view the `futures-io` traits give.
+//! turns on): the same byte-stream view the `futures-io` traits give, for a stream and its
+//! halves alike (`$half` is the half of `$s` the trait works on).
 
 use std::io;
 use std::pin::Pin;
@@ -9,38 +10,22 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::stream::{ReadHalf, Stream, WriteHalf};
 
-fn read_into(
-    half: &mut ReadHalf,
-    cx: &mut Context<'_>,
-    buf: &mut ReadBuf<'_>,
-) -> Poll<io::Result<()>> {
-    let n = ready!(half.poll_read(cx, buf.initialize_unfilled()))?;
-    buf.advance(n);
-    Poll::Ready(Ok(()))
-}
-
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        read_into(self.get_mut(), cx, buf)
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        read_into(self.get_mut().read_half(), cx, buf)
-    }
-}
-
-macro_rules! tokio_write {
-    ($ty:ty, |$s:ident| $half:expr) => {
+macro_rules! tokio_io {
+    (read $ty:ty, |$s:ident| $half:expr) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $s = self.get_mut();
+                let n = ready!(ReadHalf::poll_read($half, cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+    };
+    (write $ty:ty, |$s:ident| $half:expr) => {
         impl AsyncWrite for $ty {
             fn poll_write(
                 self: Pin<&mut Self>,
@@ -61,5 +46,7 @@ macro_rules! tokio_write {
         }
     };
 }
-tokio_write!(WriteHalf, |s| s);
-tokio_write!(Stream, |s| s.write_half());
+tokio_io!(read ReadHalf, |s| s);
+tokio_io!(read Stream, |s| s.read_half());
+tokio_io!(write WriteHalf, |s| s);
+tokio_io!(write Stream, |s| s.write_half());

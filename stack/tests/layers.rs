@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use common::{Wire, closes, data, registries, setups, start};
+use common::{Wire, built, closes, data, setups};
 use port_core::{CloseReason, Connection, Error, Event, Link, ProtocolError, Session, Status};
 use port_stack::layers::{Frame, Passthrough};
 use port_stack::{LAYER_WINDOW, Stack};
@@ -175,12 +175,9 @@ const PAIRS: [&str; 10] = [
 /// lost it: frame's 16 MiB limit plus its 4-byte prefix is more than one PORT message.
 #[test]
 fn a_message_as_large_as_max_message_arrives_on_every_built_in_pair() {
-    let (client_registry, server_registry) = registries(21);
-    // Each connection gets its own seed: the server's replay filter refuses a repeated INIT.
-    for (n, spec) in (0u8..).zip(PAIRS) {
+    for spec in PAIRS {
         let now = Instant::now();
-        let client = client_registry.build(spec, &start(2 * n, now)).unwrap();
-        let server = server_registry.build(spec, &start(2 * n + 1, now)).unwrap();
+        let (client, server) = built(spec, 21, now);
         let mut w = Wire::new(client, server, now, 1 << 20);
         w.echo = false;
         assert!(
@@ -220,7 +217,6 @@ fn a_message_as_large_as_max_message_arrives_on_every_built_in_pair() {
 /// frame makes a byte stream, which the stack cuts to fit, so it keeps its own limit.
 #[test]
 fn max_message_is_bounded_by_the_layer_below() {
-    let (client_registry, server_registry) = registries(22);
     let now = Instant::now();
     let specs = [
         "port",
@@ -228,11 +224,10 @@ fn max_message_is_bounded_by_the_layer_below() {
         "frame+port",
         "passthrough+seaside",
     ];
-    let limits: Vec<(&str, usize)> = (0u8..)
-        .zip(specs)
-        .map(|(n, spec)| {
-            let client = client_registry.build(spec, &start(2 * n, now)).unwrap();
-            let server = server_registry.build(spec, &start(2 * n + 1, now)).unwrap();
+    let limits: Vec<(&str, usize)> = specs
+        .into_iter()
+        .map(|spec| {
+            let (client, server) = built(spec, 22, now);
             let mut w = Wire::new(client, server, now, 1 << 20);
             assert!(w.run_until(|w| w.connected()), "{spec}");
             (spec, w.client.max_message())
@@ -385,14 +380,8 @@ fn a_refusal_below_closes_the_stack_with_a_reason_instead_of_losing_the_message(
 
 #[test]
 fn a_decision_goes_to_the_layer_that_asked_for_it() {
-    let (client_registry, server_registry) = registries(23);
     let now = Instant::now();
-    let client = client_registry
-        .build("frame+secure", &start(1, now))
-        .unwrap();
-    let server = server_registry
-        .build("frame+secure", &start(2, now))
-        .unwrap();
+    let (client, server) = built("frame+secure", 23, now);
     let mut w = Wire::new(client, server, now, 4096);
     // Take the decision out of the wire's hands: reject.
     let mut server_events = Vec::new();

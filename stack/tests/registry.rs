@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use common::{Wire, closes, connects, data, messages, registries, start};
+use common::{Wire, built, closes, connects, data, linked, messages, registries, start};
 use port_core::{CloseReason, Event, ProtocolError, Redirect, Session};
 use port_stack::layers::{self, Passthrough};
 use port_stack::registry::{Definition, MAX_DEPTH, MAX_LAYERS, factory, is_valid_name};
@@ -527,11 +527,9 @@ fn the_search_path_ends_with_the_local_and_user_files() {
 
 /// Builds both sides of `spec` and runs an echo exchange through the Session interface.
 fn echo_through(spec: &str, chunk: usize, keeps_boundaries: bool) {
-    let (client_registry, server_registry) = registries(9);
     let now = Instant::now();
-    let client = client_registry.build(spec, &start(9, now)).unwrap();
-    let server = server_registry.build(spec, &start(10, now)).unwrap();
-    let names = client_registry.resolve(spec).unwrap();
+    let (client, server) = built(spec, 9, now);
+    let names = Registry::with_builtins().resolve(spec).unwrap();
     assert_eq!(client.layer_names(), names);
     assert_eq!(server.layer_names(), names);
     assert_eq!(client.name(), spec);
@@ -630,15 +628,7 @@ fn seaside_must_be_the_bottom_layer_and_asks_for_its_second_connection() {
         }
     }
     // Only the bottom layer's request reaches the driver, and only once it is due.
-    let mut client = client_registry
-        .build("frame+seaside", &start(2, now))
-        .unwrap();
-    let mut server = server_registry
-        .build("frame+seaside", &start(3, now))
-        .unwrap();
-    let mut w_client_asked = Vec::new();
-    client.handle_link_up(now, port_core::Link::STREAM);
-    server.handle_link_up(now, port_core::Link::STREAM);
+    let (mut client, mut server) = linked("frame+seaside", 2, now);
     assert_eq!(client.redirect(), None);
     server.handle_input(now, &client.poll_transmit(now).unwrap());
     assert!(matches!(
@@ -649,26 +639,15 @@ fn seaside_must_be_the_bottom_layer_and_asks_for_its_second_connection() {
     server.accept(40_000).unwrap();
     assert_eq!(server.redirect(), Some(Redirect::Move { port: 40_000 }));
     client.handle_input(now, &server.poll_transmit(now).unwrap());
-    w_client_asked.extend(client.redirect());
-    assert_eq!(w_client_asked, [Redirect::Move { port: 40_000 }]);
-    let plain = server_registry
-        .build("port+passthrough", &start(4, now))
-        .unwrap();
+    assert_eq!(client.redirect(), Some(Redirect::Move { port: 40_000 }));
+    let (_, plain) = built("port+passthrough", 4, now);
     assert_eq!(plain.redirect(), None);
 }
 
 #[test]
 fn the_application_is_connected_only_after_the_port_handshake() {
-    let (client_registry, server_registry) = registries(4);
     let now = Instant::now();
-    let mut client = client_registry
-        .build("port+passthrough", &start(4, now))
-        .unwrap();
-    let mut server = server_registry
-        .build("port+passthrough", &start(5, now))
-        .unwrap();
-    client.handle_link_up(now, port_core::Link::STREAM);
-    server.handle_link_up(now, port_core::Link::STREAM);
+    let (mut client, mut server) = linked("port+passthrough", 4, now);
     // The passthrough under the port layer is up at once; the application hears nothing yet.
     assert_eq!(client.poll_event(), None);
     let init = client.poll_transmit(now).expect("client INIT");
@@ -691,12 +670,8 @@ fn the_application_is_connected_only_after_the_port_handshake() {
 
 #[test]
 fn a_silent_server_times_the_handshake_out_at_the_top() {
-    let (client_registry, _) = registries(8);
     let now = Instant::now();
-    let mut client = client_registry
-        .build("frame+secure", &start(8, now))
-        .unwrap();
-    client.handle_link_up(now, port_core::Link::STREAM);
+    let (mut client, _) = linked("frame+secure", 8, now);
     while client.poll_transmit(now).is_some() {}
     let deadline = client.poll_timeout().expect("a handshake deadline");
     assert!(deadline > now);
@@ -709,10 +684,8 @@ fn a_silent_server_times_the_handshake_out_at_the_top() {
 /// Builds a connected pair for `spec`, then feeds the client bytes no PORT peer could have
 /// sealed.
 fn garbage_after_handshake(spec: &str) -> Wire<port_stack::Stack, port_stack::Stack> {
-    let (client_registry, server_registry) = registries(6);
     let now = Instant::now();
-    let client = client_registry.build(spec, &start(6, now)).unwrap();
-    let server = server_registry.build(spec, &start(7, now)).unwrap();
+    let (client, server) = built(spec, 6, now);
     let mut w = Wire::new(client, server, now, 4096);
     assert!(w.run_until(|w| connects(&w.client_events) == 1));
     w.client.handle_input(w.now, &[0x42; 100]);

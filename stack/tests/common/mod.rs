@@ -9,7 +9,7 @@ use port_core::{
     ClientConfig, CloseReason, Config, Event, Link, Redirect, ServerConfig, ServerKey, Session,
     Start, seaside,
 };
-use port_stack::{LayerFactory, Registry, layers};
+use port_stack::{LayerFactory, Registry, Stack, layers};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -49,6 +49,24 @@ pub fn registries(n: u8) -> (Registry, Registry) {
         layers::port::server(server_setup),
         layers::seaside::server(seaside_server),
     );
+    (client, server)
+}
+
+/// Both sides of `spec` (client, server), from fresh registries with keys made from `n` (so a
+/// fresh replay filter), not yet linked to anything.
+pub fn built(spec: &str, n: u8, now: Instant) -> (Stack, Stack) {
+    let (client, server) = registries(n);
+    (
+        client.build(spec, &start(n, now)).unwrap(),
+        server.build(spec, &start(n.wrapping_add(1), now)).unwrap(),
+    )
+}
+
+/// Both sides of `spec`, as [`built`], each told its link is up.
+pub fn linked(spec: &str, n: u8, now: Instant) -> (Stack, Stack) {
+    let (mut client, mut server) = built(spec, n, now);
+    client.handle_link_up(now, Link::STREAM);
+    server.handle_link_up(now, Link::STREAM);
     (client, server)
 }
 
