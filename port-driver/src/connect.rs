@@ -38,8 +38,8 @@ pub async fn connect(
 }
 
 /// Connects to `addr` and runs the client session `factory` builds (a stack of layers, a
-/// seaside session, any [`Session`](port_core::Session)) over the TCP connection; returns the stream once the
-/// session reported `Connected`. `options.timeout` bounds the TCP connect.
+/// seaside session, any [`Session`](port_core::Session)) over the TCP connection; returns the
+/// stream once the session reported `Connected`. `options.timeout` bounds the TCP connect.
 pub async fn connect_session(
     runtime: &Arc<dyn Runtime>,
     addr: impl Into<TcpAddr>,
