@@ -23,11 +23,7 @@ use crate::keepalive::Keepalive;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
 use crate::record::{MessageKind, MessageRecord, RecordSink};
 use crate::replay::Refusal;
-use crate::session::Session;
-
-/// The 32 bytes from which a connection draws all of its randomness (keys, salts, padding,
-/// timers). Give each connection a fresh seed from a CSPRNG; tests use fixed seeds.
-pub type Seed = [u8; 32];
+use crate::session::{Seed, Session};
 
 /// Counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -137,10 +137,10 @@ mod x25519;
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,
 };
-pub use connection::{Connection, Seed, Stats};
+pub use connection::{Connection, Stats};
 pub use endpoint::{ClientConfig, ServerConfig};
 pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 pub use event::Event;
 pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
-pub use session::{Link, Redirect, Session, Start};
+pub use session::{Link, Redirect, Seed, Session, Start};

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::connection::Seed;
 use crate::error::{CloseReason, Error, Status};
 use crate::event::Event;
 
@@ -181,6 +180,10 @@ pub enum Redirect {
         port: u16,
     },
 }
+
+/// The 32 bytes from which a session draws all of its randomness (keys, salts, padding,
+/// timers). Give each session a fresh seed from a CSPRNG; tests use fixed seeds.
+pub type Seed = [u8; 32];
 
 /// What a new session is made from besides its configuration: the moment it starts, the
 /// wall clock, and fresh entropy. Drivers make one per connection (from their runtime's clock

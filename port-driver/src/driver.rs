@@ -15,7 +15,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use port_core::{Event, Link, Redirect, Status};
 
 use crate::error::Error;
-use crate::listener::{Incoming, ListenerShared};
+use crate::incoming::{Incoming, ListenerShared};
 use crate::options::Options;
 use crate::redirect::SecondLink;
 use crate::runtime::{Runtime, Socket, Timer};

@@ -9,12 +9,22 @@ use bytes::Bytes;
 use port_core::{CloseReason, Session};
 
 use crate::error::Error;
-use crate::stream::Traffic;
 
 /// Received bytes held for the application before the driver stops reading the socket.
 pub(crate) const RECEIVE_WINDOW: usize = 256 * 1024;
 /// Bytes accepted from the application (queued or being written) before writers wait.
 pub(crate) const SEND_WINDOW: usize = 256 * 1024;
+
+/// Bytes a connection moved over its TCP socket (both sockets, for a session that moved to a
+/// second connection): PORT's framing, padding and handshake included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Traffic {
+    /// Bytes read from the socket.
+    pub read: u64,
+    /// Bytes written to the socket.
+    pub written: u64,
+}
 
 /// Where the handshake stands, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]

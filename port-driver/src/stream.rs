@@ -11,18 +11,7 @@ use bytes::{Buf, Bytes};
 use port_core::CloseReason;
 
 use crate::error::Error;
-use crate::shared::{HandleGuard, Phase, RECEIVE_WINDOW, SEND_WINDOW, Shared, register};
-
-/// Bytes a connection moved over its TCP socket (both sockets, for a session that moved to a
-/// second connection): PORT's framing, padding and handshake included.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Traffic {
-    /// Bytes read from the socket.
-    pub read: u64,
-    /// Bytes written to the socket.
-    pub written: u64,
-}
+use crate::shared::{HandleGuard, Phase, RECEIVE_WINDOW, SEND_WINDOW, Shared, Traffic, register};
 
 /// Largest message one byte-stream write becomes.
 const WRITE_CHUNK: usize = 64 * 1024;

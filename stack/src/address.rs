@@ -29,7 +29,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::registry::{SpecProblem, quoted, split_spec};
+use crate::names::{SpecProblem, quoted, split_spec};
 
 /// The expected form, as error messages show it.
 pub const ADDRESS_FORM: &str = "NAME(+NAME)*://HOST:PORT";

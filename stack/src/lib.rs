@@ -24,12 +24,17 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+mod error;
+mod factory;
 pub mod keyfile;
 pub mod layers;
+mod names;
 pub mod registry;
 mod stack;
 pub mod toml_file;
 
 pub use address::{Address, AddressError};
-pub use registry::{LayerFactory, Registry, RegistryError};
+pub use error::RegistryError;
+pub use factory::LayerFactory;
+pub use registry::Registry;
 pub use stack::{LAYER_WINDOW, Stack};

@@ -17,11 +17,11 @@ use super::wire::{
     MessageHeader, SERVER_INIT_HEADER_LEN, ServerInitHeader,
 };
 use crate::config::{Config, Padding};
-use crate::connection::Seed;
+
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, skip, uniform};
-use crate::session::{Link, Redirect, Session};
+use crate::session::{Link, Redirect, Seed, Session};
 
 enum Role {
     Client,

@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use port_core::ProtocolError;
 
 use super::codec::{Codec, CodecLayer};
-use crate::registry::LayerFactory;
+use crate::factory::LayerFactory;
 
 /// Default largest message of a `frame` layer.
 pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;
@@ -84,5 +84,5 @@ impl Frame {
 
 /// What the registry builds `frame` with (the default 16 MiB message limit).
 pub fn factory() -> LayerFactory {
-    crate::registry::factory(|_, _| Ok(Box::new(Frame::new())))
+    crate::factory::factory(|_, _| Ok(Box::new(Frame::new())))
 }

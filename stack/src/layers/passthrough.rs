@@ -9,7 +9,7 @@ use bytes::Bytes;
 use port_core::ProtocolError;
 
 use super::codec::{Codec, CodecLayer};
-use crate::registry::LayerFactory;
+use crate::factory::LayerFactory;
 
 /// The identity codec.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,5 +46,5 @@ impl Passthrough {
 
 /// What the registry builds `passthrough` with.
 pub fn factory() -> LayerFactory {
-    crate::registry::factory(|_, _| Ok(Box::new(Passthrough::new())))
+    crate::factory::factory(|_, _| Ok(Box::new(Passthrough::new())))
 }

@@ -4,7 +4,8 @@
 
 use port_core::{ClientConfig, Connection, ServerConfig, Session};
 
-use crate::registry::{LayerFactory, RegistryError, factory};
+use crate::error::RegistryError;
+use crate::factory::{LayerFactory, factory};
 
 /// What an unconfigured `port` layer needs, for [`RegistryError::MissingSetup`].
 pub const NEEDS: &str = "its keys: configure it with port_stack::layers::port::client(ClientConfig) \

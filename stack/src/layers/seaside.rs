@@ -6,7 +6,9 @@
 use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig};
 
-use crate::registry::{LayerFactory, RegistryError, factory, quoted};
+use crate::error::RegistryError;
+use crate::factory::{LayerFactory, factory};
+use crate::names::quoted;
 
 /// What an unconfigured `seaside` layer needs, for [`RegistryError::MissingSetup`].
 pub const NEEDS: &str = "upstream keys: configure it with \

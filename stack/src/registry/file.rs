@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::names::{name_problem, quoted};
 use super::{MAX_FILE_LEN, Registry, RegistryError};
+use crate::names::{name_problem, quoted};
 use crate::toml_file::{self, position};
 
 /// A stack file as written: `[stack.NAME]` tables and one `[alias]` table.

@@ -87,31 +87,22 @@
 //! # Ok::<(), port_stack::RegistryError>(())
 //! ```
 
-mod error;
 mod file;
-mod names;
 mod search;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
-use port_core::{Session, Start};
+use port_core::Start;
 
-pub use error::RegistryError;
-pub use names::is_valid_name;
-pub(crate) use names::{SpecProblem, name_problem, quoted, split_spec};
+pub use crate::error::RegistryError;
+pub use crate::factory::{LayerFactory, factory};
+pub use crate::names::{MAX_NAME_LEN, is_valid_name};
 
 use crate::layers;
+use crate::names::{name_problem, quoted, split_spec};
 use crate::stack::Stack;
 
-/// Builds one layer of one connection from the connection's [`Start`] (its seed already
-/// derived for this layer) and the layer's index in the stack (0 = bottom).
-pub type LayerFactory =
-    Arc<dyn Fn(&Start, usize) -> Result<Box<dyn Session + Send>, RegistryError> + Send + Sync>;
-
-/// The longest name a layer, alias or stack may have.
-pub const MAX_NAME_LEN: usize = 64;
 /// The most layers a spec may expand to.
 pub const MAX_LAYERS: usize = 64;
 /// How deeply aliases and named stacks may refer to one another.
@@ -121,14 +112,6 @@ pub const MAX_FILE_LEN: u64 = 1024 * 1024;
 
 /// The environment variable naming an extra stack file (see [`Registry::search_path`]).
 pub const STACKS_FILE_VAR: &str = "PORT_STACKS_FILE";
-
-/// Wraps a closure into a [`LayerFactory`].
-pub fn factory<F>(f: F) -> LayerFactory
-where
-    F: Fn(&Start, usize) -> Result<Box<dyn Session + Send>, RegistryError> + Send + Sync + 'static,
-{
-    Arc::new(f)
-}
 
 /// What a name stands for in a [`Registry`].
 #[derive(Clone, Debug, PartialEq, Eq)]

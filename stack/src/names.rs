@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::MAX_NAME_LEN;
+/// The longest name a layer, alias or stack may have.
+pub const MAX_NAME_LEN: usize = 64;
 
 /// True if `name` is a valid layer, alias or stack name: 1 to [`MAX_NAME_LEN`] characters out of
 /// `a-z`, `0-9`, `_` and `-`.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::names::{closest, quoted};
+use crate::names::{closest, quoted};
 
 /// What went wrong while defining, loading, resolving or building stacks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub enum RegistryError {
         message: String,
     },
     /// A layer that needs set-up (keys, say) was built before the application gave the
-    /// registry a factory that holds it (see [`Registry::configure`](super::Registry::configure)).
+    /// registry a factory that holds it (see [`Registry::configure`](crate::Registry::configure)).
     MissingSetup {
         /// The layer.
         layer: String,
