@@ -71,8 +71,8 @@ where
 /// `n` round trips per call through the PORT message API.
 fn rtt_messages(
     rt: &Runtime,
-    client: port_tokio::PortStream,
-    mut server: port_tokio::PortStream,
+    client: port_tokio::Stream,
+    mut server: port_tokio::Stream,
 ) -> impl FnMut(u64) + '_ {
     rt.spawn(async move {
         while let Ok(Some(message)) = server.recv().await {

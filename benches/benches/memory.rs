@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use port_core::Session;
 use port_core::frame::{FLAG_DATA, FrameHeader, FrameOpener, FrameSealer, HEADER_WIRE_LEN};
 use port_core::{ClientConfig, ClientKey, Config, Connection, Event, ServerConfig, ServerKey};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -379,6 +380,7 @@ fn serve() {
     let accepted = Arc::new(AtomicUsize::new(0));
     let listener = rt
         .block_on(port_tokio::Listener::bind(
+            &port_tokio::runtime(),
             "127.0.0.1:0",
             ServerConfig::new(Config::default(), key),
         ))
@@ -487,7 +489,7 @@ fn many_idle_connections() {
     let started = Instant::now();
     let streams = rt.block_on(async {
         let mut streams = Vec::with_capacity(count);
-        let mut pending: tokio::task::JoinSet<Result<port_tokio::PortStream, port_tokio::Error>> =
+        let mut pending: tokio::task::JoinSet<Result<port_tokio::Stream, port_tokio::Error>> =
             tokio::task::JoinSet::new();
         for _ in 0..count {
             if pending.len() >= 256
@@ -496,7 +498,9 @@ fn many_idle_connections() {
                 streams.push(done.expect("task").expect("connect"));
             }
             let (addr, setup) = (addr.clone(), setup.clone());
-            pending.spawn(async move { port_tokio::connect(addr.as_str(), &setup).await });
+            pending.spawn(async move {
+                port_tokio::connect(&port_tokio::runtime(), addr.as_str(), &setup).await
+            });
         }
         while let Some(done) = pending.join_next().await {
             streams.push(done.expect("task").expect("connect"));

@@ -58,15 +58,16 @@ pub async fn tls_pair(
 /// If binding, connecting or the handshake fails.
 pub async fn port_pair(
     config: Config,
-) -> Result<(port_tokio::PortStream, port_tokio::PortStream), port_tokio::Error> {
+) -> Result<(port_tokio::Stream, port_tokio::Stream), port_tokio::Error> {
     let setups = Setups::new(config);
-    let listener = port_tokio::Listener::bind("127.0.0.1:0", setups.server.clone()).await?;
+    let rt = port_tokio::runtime();
+    let listener = port_tokio::Listener::bind(&rt, "127.0.0.1:0", setups.server.clone()).await?;
     let addr = listener.local_addr()?;
     let accept = async {
         let incoming = listener.accept().await?;
         incoming.accept(USER_ID)
     };
-    let (client, server) = tokio::join!(port_tokio::connect(addr, &setups.client), accept);
+    let (client, server) = tokio::join!(port_tokio::connect(&rt, addr, &setups.client), accept);
     Ok((client?, server?))
 }
 
@@ -124,8 +125,8 @@ where
 /// If sending or receiving fails.
 pub fn bulk_messages(
     rt: &Runtime,
-    client: port_tokio::PortStream,
-    server: port_tokio::PortStream,
+    client: port_tokio::Stream,
+    server: port_tokio::Stream,
     total: usize,
     size: usize,
 ) -> impl FnMut() + '_ {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use port_core::Session;
 use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey};
 
 /// The token every benchmark client presents.

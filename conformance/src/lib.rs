@@ -1,114 +1,76 @@
-//! # conformance: one suite of PORT scenarios, run on every supported runtime
+//! # port-conformance: one suite of PORT scenarios, run on every supported runtime
 //!
-//! The scenarios in [`scenarios`] are written once, against the [`Harness`] trait, and
-//! instantiated as `#[test]`s for each runtime by [`conformance_tests!`]:
+//! The scenarios in [`scenarios`] (and the seaside profile's in [`seaside`]) are written once,
+//! against the public API of `port-driver` over a runtime value, and instantiated as
+//! `#[test]`s for each runtime by [`conformance_tests!`]. A [`Harness`] only says which
+//! runtime value to use and how a test thread enters that runtime:
 //!
-//! | harness | executor | sockets and timers | PORT adapter |
-//! |---|---|---|---|
-//! | [`Tokio`] | a multi-thread tokio runtime with 2 workers | tokio | `port-tokio` |
-//! | [`AsyncStd`] | `async_std::task` | async-std (async-io) | `port-async-std`, `AsyncStd` |
-//! | [`Smol`] | `smol::block_on`, `smol::spawn` | smol (async-io) | `port-async-std`, `Smol` |
+//! | harness | runtime value | entered with |
+//! |---|---|---|
+//! | [`Tokio`] | `port_tokio::runtime()` | a multi-thread tokio runtime with 2 workers |
+//! | [`AsyncStd`] | `port_async_std::async_std()` | `async_std::task::block_on` |
+//! | [`Smol`] | `port_async_std::smol()` | `smol::block_on` |
 //!
 //! smol's global executor runs on `SMOL_THREADS` threads (one if unset); under cargo the
 //! workspace's `.cargo/config.toml` sets 2, like the other two executors.
 //!
-//! The message API ([`port_driver::Stream`]) is reached through the adapters' `Deref`; the
-//! byte-stream API always goes through `futures-io` traits, which for tokio means wrapping the
-//! adapter's stream in `tokio_util::compat`, so tokio's own `AsyncRead`/`AsyncWrite`
-//! implementations are what gets exercised underneath.
+//! Plain TCP sockets (for probes and relays) come from the same runtime value, and the byte
+//! stream view is the streams' own `futures-io` implementation; tokio's trait implementations
+//! are exercised by `port-tokio`'s own tests.
 //!
 //! Every scenario is bounded by a generous ceiling that turns a hang into a panic; none
 //! measures speed. Timer-driven scenarios use short protocol timers ([`support::fast_config`]),
 //! and never run alongside the one CPU-bound scenario ([`support::run_alone`]).
 //!
 //! A test file per runtime holds a doc comment and one line,
-//! `conformance::conformance_tests!(conformance::Smol);`.
+//! `port_conformance::conformance_tests!(port_conformance::Smol);`.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::thread;
-use std::time::Duration;
 
-use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::FutureExt;
-use port_core::{ClientConfig, ServerConfig, Status};
-use port_driver::Error;
+use port_driver::Runtime;
 
 mod runtimes;
 pub mod scenarios;
+pub mod seaside;
 pub mod support;
 
 pub use runtimes::{AsyncStd, Smol, Tokio};
 
-/// What the scenarios need from a runtime and its PORT adapter.
-///
-/// Every associated function is static: implementors are zero-sized markers.
+/// What the scenarios need from a runtime: its value, and a way in from a test thread.
 pub trait Harness: Sized + Send + Sync + 'static {
     /// A short name for messages.
     const NAME: &'static str;
 
-    /// The adapter's PORT listener.
-    type Listener: Send + Sync + 'static;
-    /// An authenticated client waiting for a decision.
-    type Incoming: Deref<Target = port_driver::Incoming> + Send + 'static;
-    /// The adapter's PORT stream, with the message API through `DerefMut`.
-    type Stream: DerefMut<Target = port_driver::Stream> + Send + Unpin + 'static;
-    /// A PORT stream seen through `futures-io`'s byte-stream traits.
-    type ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// The receiving half of a split stream.
-    type ReadHalf: DerefMut<Target = port_driver::ReadHalf> + Send + 'static;
-    /// The sending half of a split stream.
-    type WriteHalf: DerefMut<Target = port_driver::WriteHalf> + Send + 'static;
-    /// A plain TCP stream of the runtime.
-    type TcpStream: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// A plain TCP listener of the runtime.
-    type TcpListener: Send + Sync + 'static;
+    /// The runtime value under test.
+    fn runtime() -> Arc<dyn Runtime>;
 
     /// Runs `future` to completion on this runtime, from a test thread.
     fn block_on<F: Future>(future: F) -> F::Output;
-    /// Spawns `future` on this runtime. Dropping the handle detaches the task.
-    fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T>;
-    /// Sleeps for `duration` on this runtime's timers.
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
 
-    /// Binds a PORT listener on `127.0.0.1:0`.
-    fn bind(server: ServerConfig) -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    /// The listener's address.
-    fn local_addr(listener: &Self::Listener) -> SocketAddr;
-    /// The next authenticated client.
-    fn accept(
-        listener: &Self::Listener,
-    ) -> impl Future<Output = Result<Self::Incoming, Error>> + Send;
-    /// Accepts a client with `user_id`.
-    fn admit(incoming: Self::Incoming, user_id: u32) -> Result<Self::Stream, Error>;
-    /// Rejects a client with `status`.
-    fn reject(incoming: Self::Incoming, status: Status) -> Result<(), Error>;
-    /// Connects a PORT client to `addr`.
-    fn connect(
-        addr: SocketAddr,
-        setup: &ClientConfig,
-    ) -> impl Future<Output = Result<Self::Stream, Error>> + Send;
-    /// The byte-stream view of a stream, through `futures-io`.
-    fn into_bytes(stream: Self::Stream) -> Self::ByteStream;
-    /// Splits a stream into halves usable from different tasks.
-    fn split(stream: Self::Stream) -> (Self::ReadHalf, Self::WriteHalf);
-
-    /// Binds a plain TCP listener on `127.0.0.1:0`.
-    fn tcp_bind() -> impl Future<Output = io::Result<Self::TcpListener>> + Send;
-    /// The plain listener's address.
-    fn tcp_local_addr(listener: &Self::TcpListener) -> SocketAddr;
-    /// The next plain TCP connection.
-    fn tcp_accept(
-        listener: &Self::TcpListener,
-    ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
-    /// Opens a plain TCP connection.
-    fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+    /// Spawns `future` on this runtime. Awaiting the handle yields the output, or resumes the
+    /// task's panic; dropping it detaches the task.
+    fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T> {
+        let (done, outcome) = smol::channel::bounded(1);
+        Self::runtime().spawn(Box::pin(async move {
+            let _ = done.send(catching(future).await).await;
+        }));
+        Task {
+            inner: Box::pin(async move {
+                match outcome.recv().await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(Box::new("the task was dropped before it finished")
+                        as Box<dyn std::any::Any + Send>),
+                }
+            }),
+        }
+    }
 }
 
 /// A spawned task: awaiting it yields its output, or resumes its panic on the awaiting side.
@@ -116,15 +78,6 @@ pub trait Harness: Sized + Send + Sync + 'static {
 #[must_use = "a dropped task runs detached; await it to see its outcome"]
 pub struct Task<T> {
     inner: Pin<Box<dyn Future<Output = thread::Result<T>> + Send>>,
-}
-
-impl<T> Task<T> {
-    /// Wraps a runtime's join handle that reports the task's panic as an `Err`.
-    pub fn from_handle(handle: impl Future<Output = thread::Result<T>> + Send + 'static) -> Self {
-        Task {
-            inner: Box::pin(handle),
-        }
-    }
 }
 
 impl<T> Future for Task<T> {
@@ -140,16 +93,27 @@ impl<T> Future for Task<T> {
 
 /// `future`, with a panic caught and returned as the `Err` of its output, so that a panic in
 /// a spawned task reaches whoever awaits the [`Task`] on every runtime alike.
-pub fn catching<F: Future>(future: F) -> impl Future<Output = thread::Result<F::Output>> {
+fn catching<F: Future>(future: F) -> impl Future<Output = thread::Result<F::Output>> {
     AssertUnwindSafe(future).catch_unwind()
 }
 
-/// Generates one `#[test]` per scenario of [`scenarios`] for a [`Harness`].
+/// Generates one `#[test]` per scenario of [`scenarios`] and [`seaside`] for a [`Harness`].
 ///
-/// `conformance_tests!(conformance::Tokio)` generates the whole list; a list of scenario
-/// names after a colon generates only those.
+/// `conformance_tests!(port_conformance::Tokio)` generates the whole list, the seaside
+/// profile's scenarios included; a list of scenario paths after a colon generates only
+/// those.
 #[macro_export]
 macro_rules! conformance_tests {
+    (@in $module:ident $harness:ty: $($scenario:ident),+ $(,)?) => {
+        mod $module {
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::$module::$scenario::<$harness>();
+                }
+            )+
+        }
+    };
     ($harness:ty) => {
         $crate::conformance_tests!($harness:
             message_echo_sizes,
@@ -167,13 +131,17 @@ macro_rules! conformance_tests {
             backpressure_bounds_the_sender,
             drop_without_close_ends_peer,
         );
+        $crate::conformance_tests!(@in seaside $harness:
+            echo_over_the_second_connection,
+            rejection_status_reaches_client,
+            per_user_socket_only_takes_the_clients_address,
+            per_user_socket_closes_when_nobody_comes,
+            failed_second_connection_is_reported,
+            hanging_second_connect_ends_at_the_handshake_timeout,
+            many_clients_get_their_own_per_user_sockets,
+        );
     };
     ($harness:ty: $($scenario:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $scenario() {
-                $crate::scenarios::$scenario::<$harness>();
-            }
-        )+
+        $crate::conformance_tests!(@in scenarios $harness: $($scenario),+);
     };
 }

@@ -5,7 +5,6 @@
 //! and is bounded by [`SCENARIO_LIMIT`](crate::support::SCENARIO_LIMIT).
 
 use std::future::poll_fn;
-use std::ops::DerefMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,13 +13,13 @@ use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use port_core::{CloseReason, ServerConfig};
-use port_driver::Error;
+use port_driver::{Error, ReadHalf, Stream, WriteHalf};
 
 use crate::Harness;
 use crate::support::{
-    EchoServer, MARGIN, REJECTED_TOKEN, REJECTION, Relay, USER_ID, below_or_eq, client_setup,
+    EchoServer, MARGIN, REJECTED_TOKEN, REJECTION, Relay, USER_ID, below_or_eq, bind, client_setup,
     fast_config, patient_config, payload, read_until_closed, rng, run, run_alone, sample,
-    server_key, with_timeout,
+    server_key, sleep, with_timeout,
 };
 
 /// The sizes of the echo scenarios: empty, one byte, 1 KiB, 64 KiB and 1 MiB.
@@ -32,10 +31,7 @@ fn is_transport_end(error: &Error) -> bool {
 }
 
 /// Receives the next message, which must be `expected`.
-async fn expect_message<S>(stream: &mut S, expected: &[u8], what: &str)
-where
-    S: DerefMut<Target = port_driver::Stream>,
-{
+async fn expect_message(stream: &mut Stream, expected: &[u8], what: &str) {
     let message = stream
         .recv()
         .await
@@ -53,9 +49,13 @@ pub fn message_echo_sizes<H: Harness>() {
         let key = server_key(1);
         let config = patient_config();
         let server = EchoServer::start::<H>(ServerConfig::new(config.clone(), key.clone())).await;
-        let mut client = H::connect(server.addr, &client_setup(&config, &key, b"echo"))
-            .await
-            .expect("connect");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &key, b"echo"),
+        )
+        .await
+        .expect("connect");
         assert_eq!(client.user_id(), Some(USER_ID));
         for (i, &len) in SIZES.iter().enumerate() {
             let message = payload(i as u64, len);
@@ -87,13 +87,15 @@ pub fn byte_stream_echo_sizes<H: Harness>() {
     run::<H, _>("byte_stream_echo_sizes", async {
         let key = server_key(2);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut bytes = H::into_bytes(H::admit(incoming, USER_ID).expect("admit"));
+            let incoming = listener.accept().await.expect("accept");
+            let mut bytes = incoming.accept(USER_ID).expect("admit");
             // An odd buffer size, so reads do not line up with the client's writes.
             let mut buf = vec![0u8; 5000];
             let mut echoed = 0;
@@ -109,10 +111,11 @@ pub fn byte_stream_echo_sizes<H: Harness>() {
             bytes.close().await.expect("server close");
             echoed
         });
-        let client = H::connect(addr, &client_setup(&config, &key, b"bytes"))
-            .await
-            .expect("connect");
-        let (mut reader, mut writer) = futures_lite::io::split(H::into_bytes(client));
+        let client =
+            port_driver::connect(&H::runtime(), addr, &client_setup(&config, &key, b"bytes"))
+                .await
+                .expect("connect");
+        let (mut reader, mut writer) = futures_lite::io::split(client);
         for (i, &len) in SIZES.iter().enumerate() {
             let data = payload(200 + i as u64, len);
             let mut back = vec![0u8; len];
@@ -160,7 +163,7 @@ pub fn many_concurrent_clients<H: Harness>() {
             .map(|c| {
                 let setup = setup.clone();
                 H::spawn(async move {
-                    let mut stream = H::connect(addr, &setup)
+                    let mut stream = port_driver::connect(&H::runtime(), addr, &setup)
                         .await
                         .unwrap_or_else(|e| panic!("client {c}: connect: {e}"));
                     let mut sizes = rng(c);
@@ -192,14 +195,24 @@ pub fn rejection_status_reaches_client<H: Harness>() {
         let key = server_key(4);
         let config = patient_config();
         let server = EchoServer::start::<H>(ServerConfig::new(config.clone(), key.clone())).await;
-        match H::connect(server.addr, &client_setup(&config, &key, REJECTED_TOKEN)).await {
+        match port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &key, REJECTED_TOKEN),
+        )
+        .await
+        {
             Err(Error::Rejected(status)) => assert_eq!(status, REJECTION),
             Err(e) => panic!("expected a rejection with {REJECTION}, got {e:?}"),
             Ok(_) => panic!("a rejected client connected"),
         }
-        let mut client = H::connect(server.addr, &client_setup(&config, &key, b"welcome"))
-            .await
-            .expect("connect with another token");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &key, b"welcome"),
+        )
+        .await
+        .expect("connect with another token");
         client.send("still serving").await.expect("send");
         expect_message(&mut client, b"still serving", "echo after a rejection").await;
         client.close().await.expect("a clean close");
@@ -228,8 +241,12 @@ pub fn unknown_key_times_out_silently<H: Harness>() {
             .expect("a valid configuration");
         let server = EchoServer::start::<H>(ServerConfig::new(draining, key.clone())).await;
         let start = Instant::now();
-        let outcome =
-            H::connect(server.addr, &client_setup(&config, &stranger, b"wrong key")).await;
+        let outcome = port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &stranger, b"wrong key"),
+        )
+        .await;
         let elapsed = start.elapsed();
         match outcome {
             Err(Error::Closed(CloseReason::HandshakeTimeout)) => {}
@@ -247,9 +264,13 @@ pub fn unknown_key_times_out_silently<H: Harness>() {
         );
         assert_eq!(server.incomings(), 0, "an Incoming for an unknown key");
         // The listener itself works: the right key gets through.
-        let mut client = H::connect(server.addr, &client_setup(&config, &key, b"right key"))
-            .await
-            .expect("connect with the right key");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &key, b"right key"),
+        )
+        .await
+        .expect("connect with the right key");
         client.send("hello").await.expect("send");
         expect_message(&mut client, b"hello", "echo").await;
         client.close().await.expect("a clean close");
@@ -268,9 +289,15 @@ pub fn probes_drained_without_blocking_others<H: Harness>() {
         let config = fast_config();
         let server = EchoServer::start::<H>(ServerConfig::new(config.clone(), key.clone())).await;
         let silent_start = Instant::now();
-        let mut silent = H::tcp_connect(server.addr).await.expect("raw connect");
+        let mut silent = H::runtime()
+            .connect(server.addr)
+            .await
+            .expect("raw connect");
         let garbage_start = Instant::now();
-        let mut garbage = H::tcp_connect(server.addr).await.expect("raw connect");
+        let mut garbage = H::runtime()
+            .connect(server.addr)
+            .await
+            .expect("raw connect");
         garbage
             .write_all(&payload(66, 5000))
             .await
@@ -279,9 +306,13 @@ pub fn probes_drained_without_blocking_others<H: Harness>() {
         let silent = H::spawn(async move { read_until_closed(&mut silent).await });
         let garbage = H::spawn(async move { read_until_closed(&mut garbage).await });
 
-        let mut client = H::connect(server.addr, &client_setup(&config, &key, b"good"))
-            .await
-            .expect("connect next to probes");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            server.addr,
+            &client_setup(&config, &key, b"good"),
+        )
+        .await
+        .expect("connect next to probes");
         for i in 0..3 {
             let message = payload(600 + i, 1000);
             client.send(message.clone()).await.expect("send");
@@ -323,11 +354,13 @@ type Ending = (Result<Option<Bytes>, Error>, Instant);
 async fn spawn_one_echo<H: Harness>(
     server: ServerConfig,
 ) -> (std::net::SocketAddr, crate::Task<Ending>) {
-    let listener = H::bind(server).await.expect("bind");
-    let addr = H::local_addr(&listener);
+    let listener = bind::<H>(server).await.expect("bind");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     let task = H::spawn(async move {
-        let incoming = H::accept(&listener).await.expect("accept");
-        let mut stream = H::admit(incoming, USER_ID).expect("admit");
+        let incoming = listener.accept().await.expect("accept");
+        let mut stream = incoming.accept(USER_ID).expect("admit");
         loop {
             match stream.recv().await {
                 Ok(Some(message)) => {
@@ -352,9 +385,13 @@ pub fn vanished_peer_is_transport_closed<H: Harness>() {
         let (addr, server) =
             spawn_one_echo::<H>(ServerConfig::new(config.clone(), key.clone())).await;
         let relay = Relay::start::<H>(addr).await;
-        let mut client = H::connect(relay.addr, &client_setup(&config, &key, b"vanishing"))
-            .await
-            .expect("connect through the relay");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            relay.addr,
+            &client_setup(&config, &key, b"vanishing"),
+        )
+        .await
+        .expect("connect through the relay");
         client.send("before").await.expect("send");
         expect_message(&mut client, b"before", "echo through the relay").await;
 
@@ -387,12 +424,16 @@ pub fn blackholed_path_is_keepalive_timeout<H: Harness>() {
         let (addr, server) =
             spawn_one_echo::<H>(ServerConfig::new(config.clone(), key.clone())).await;
         let relay = Relay::start::<H>(addr).await;
-        let mut client = H::connect(relay.addr, &client_setup(&config, &key, b"blackholed"))
-            .await
-            .expect("connect through the relay");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            relay.addr,
+            &client_setup(&config, &key, b"blackholed"),
+        )
+        .await
+        .expect("connect through the relay");
         client.send("first").await.expect("send");
         expect_message(&mut client, b"first", "echo through the relay").await;
-        H::sleep(detection + Duration::from_secs(1)).await;
+        sleep::<H>(detection + Duration::from_secs(1)).await;
         client.send("after idle").await.expect("send after idle");
         expect_message(&mut client, b"after idle", "echo after an idle period").await;
 
@@ -428,14 +469,16 @@ pub fn graceful_close_delivers_everything<H: Harness>() {
     run::<H, _>("graceful_close_delivers_everything", async {
         let key = server_key(9);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let message = |i: u64| sample(900 + i, (i as usize * 37) % 3000);
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut stream = H::admit(incoming, USER_ID).expect("admit");
+            let incoming = listener.accept().await.expect("accept");
+            let mut stream = incoming.accept(USER_ID).expect("admit");
             for i in 0..N {
                 expect_message(&mut stream, &message(i), &format!("message {i}")).await;
             }
@@ -446,9 +489,13 @@ pub fn graceful_close_delivers_everything<H: Harness>() {
             stream.close().await.expect("server close");
             stream.close_reason()
         });
-        let mut client = H::connect(addr, &client_setup(&config, &key, b"graceful"))
-            .await
-            .expect("connect");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            addr,
+            &client_setup(&config, &key, b"graceful"),
+        )
+        .await
+        .expect("connect");
         for i in 0..N {
             client.send(message(i)).await.expect("send");
         }
@@ -464,22 +511,28 @@ pub fn graceful_close_byte_stream<H: Harness>() {
     run::<H, _>("graceful_close_byte_stream", async {
         let key = server_key(10);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut bytes = H::into_bytes(H::admit(incoming, USER_ID).expect("admit"));
+            let incoming = listener.accept().await.expect("accept");
+            let mut bytes = incoming.accept(USER_ID).expect("admit");
             let mut data = Vec::new();
             bytes.read_to_end(&mut data).await.expect("read to EOF");
             bytes.close().await.expect("server close");
             data
         });
-        let client = H::connect(addr, &client_setup(&config, &key, b"bytes then EOF"))
-            .await
-            .expect("connect");
-        let mut bytes = H::into_bytes(client);
+        let client = port_driver::connect(
+            &H::runtime(),
+            addr,
+            &client_setup(&config, &key, b"bytes then EOF"),
+        )
+        .await
+        .expect("connect");
+        let mut bytes = client;
         let chunks = [1usize, 0, 10, 1000, 70_000, 65_536, 3, 150_000, 4096];
         let mut expected = Vec::new();
         for (i, &len) in chunks.iter().enumerate() {
@@ -508,14 +561,16 @@ pub fn half_close_server_keeps_sending<H: Harness>() {
     run::<H, _>("half_close_server_keeps_sending", async {
         let key = server_key(11);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let reply = |i: u64| sample(1100 + i, 2000 + i as usize);
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut stream = H::admit(incoming, USER_ID).expect("admit");
+            let incoming = listener.accept().await.expect("accept");
+            let mut stream = incoming.accept(USER_ID).expect("admit");
             expect_message(&mut stream, b"request", "the request").await;
             match stream.recv().await {
                 Ok(None) => {}
@@ -530,9 +585,10 @@ pub fn half_close_server_keeps_sending<H: Harness>() {
             stream.close().await.expect("server close");
             stream.close_reason()
         });
-        let mut client = H::connect(addr, &client_setup(&config, &key, b"half"))
-            .await
-            .expect("connect");
+        let mut client =
+            port_driver::connect(&H::runtime(), addr, &client_setup(&config, &key, b"half"))
+                .await
+                .expect("connect");
         client.send("request").await.expect("send");
         poll_fn(|cx| client.write_half().poll_shutdown(cx))
             .await
@@ -561,7 +617,7 @@ fn split_message(side: u64, i: u64) -> Vec<u8> {
 }
 
 /// Sends `COUNT` messages of `side` on a write half, then ends the direction.
-async fn send_all<W: DerefMut<Target = port_driver::WriteHalf>>(mut half: W, side: u64) {
+async fn send_all(mut half: WriteHalf, side: u64) {
     for i in 0..SPLIT_COUNT {
         half.send(split_message(side, i))
             .await
@@ -573,7 +629,7 @@ async fn send_all<W: DerefMut<Target = port_driver::WriteHalf>>(mut half: W, sid
 }
 
 /// Receives `COUNT` messages of `side` on a read half, then the clean end.
-async fn receive_all<R: DerefMut<Target = port_driver::ReadHalf>>(mut half: R, side: u64) {
+async fn receive_all(mut half: ReadHalf, side: u64) {
     for i in 0..SPLIT_COUNT {
         let message = half
             .recv()
@@ -602,22 +658,25 @@ pub fn split_halves_run_concurrently<H: Harness>() {
     run::<H, _>("split_halves_run_concurrently", async {
         let key = server_key(12);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let (read, write) = H::split(H::admit(incoming, USER_ID).expect("admit"));
+            let incoming = listener.accept().await.expect("accept");
+            let (read, write) = incoming.accept(USER_ID).expect("admit").split();
             let reader = H::spawn(receive_all(read, CLIENT));
             let writer = H::spawn(send_all(write, SERVER));
             reader.await;
             writer.await;
         });
-        let client = H::connect(addr, &client_setup(&config, &key, b"split"))
-            .await
-            .expect("connect");
-        let (read, write) = H::split(client);
+        let client =
+            port_driver::connect(&H::runtime(), addr, &client_setup(&config, &key, b"split"))
+                .await
+                .expect("connect");
+        let (read, write) = client.split();
         let reader = H::spawn(receive_all(read, SERVER));
         let writer = H::spawn(send_all(write, CLIENT));
         reader.await;
@@ -636,10 +695,12 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
     run::<H, _>("backpressure_bounds_the_sender", async {
         let key = server_key(13);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let message = |i: u64| {
             let mut m = sample(1300, MESSAGE);
             m[..8].copy_from_slice(&i.to_be_bytes());
@@ -647,8 +708,8 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
         };
         let (go, start_reading) = smol::channel::bounded::<()>(1);
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut stream = H::admit(incoming, USER_ID).expect("admit");
+            let incoming = listener.accept().await.expect("accept");
+            let mut stream = incoming.accept(USER_ID).expect("admit");
             start_reading.recv().await.expect("the go signal");
             for i in 0..TOTAL {
                 expect_message(&mut stream, &message(i), &format!("message {i}")).await;
@@ -659,9 +720,13 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
             }
             stream.close().await.expect("server close");
         });
-        let mut client = H::connect(addr, &client_setup(&config, &key, b"firehose"))
-            .await
-            .expect("connect");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            addr,
+            &client_setup(&config, &key, b"firehose"),
+        )
+        .await
+        .expect("connect");
         let sent = Arc::new(AtomicUsize::new(0));
         let counter = sent.clone();
         let sender = H::spawn(async move {
@@ -671,11 +736,11 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
             }
             client.close().await.expect("client close");
         });
-        H::sleep(Duration::from_secs(1)).await;
+        sleep::<H>(Duration::from_secs(1)).await;
         let stalled = with_timeout::<H, _>("the sender stalling", Duration::from_secs(30), async {
             loop {
                 let before = sent.load(Ordering::SeqCst);
-                H::sleep(Duration::from_millis(500)).await;
+                sleep::<H>(Duration::from_millis(500)).await;
                 let after = sent.load(Ordering::SeqCst);
                 if after == before {
                     return after;
@@ -707,13 +772,15 @@ pub fn drop_without_close_ends_peer<H: Harness>() {
     run::<H, _>("drop_without_close_ends_peer", async {
         let key = server_key(14);
         let config = patient_config();
-        let listener = H::bind(ServerConfig::new(config.clone(), key.clone()))
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
             .await
             .expect("bind");
-        let addr = H::local_addr(&listener);
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let server = H::spawn(async move {
-            let incoming = H::accept(&listener).await.expect("accept");
-            let mut stream = H::admit(incoming, USER_ID).expect("admit");
+            let incoming = listener.accept().await.expect("accept");
+            let mut stream = incoming.accept(USER_ID).expect("admit");
             let mut received = 0u64;
             let ending = loop {
                 match stream.recv().await {
@@ -732,9 +799,13 @@ pub fn drop_without_close_ends_peer<H: Harness>() {
             };
             (ending, at, received, closed)
         });
-        let mut client = H::connect(addr, &client_setup(&config, &key, b"dropped"))
-            .await
-            .expect("connect");
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            addr,
+            &client_setup(&config, &key, b"dropped"),
+        )
+        .await
+        .expect("connect");
         for i in 0..SENT {
             client.send(sample(1400 + i, 3000)).await.expect("send");
         }

@@ -1,7 +1,7 @@
 //! Building blocks of the scenarios: keys, configurations, payloads, a hang detector, an echo
 //! server and a TCP relay that can cut or blackhole a path.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,6 +12,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use port_core::{ClientConfig, Config, ServerConfig, ServerKey, Status};
+use port_driver::{Acceptor, Listener, Socket};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -96,10 +97,34 @@ pub fn below_or_eq(rng: &mut ChaCha20Rng, max: usize) -> usize {
     rng.next_u32() as usize % (max + 1)
 }
 
+/// Where every listener of the suite binds.
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+/// A PORT listener on `H`'s runtime, on loopback.
+pub async fn bind<H: Harness>(server: ServerConfig) -> io::Result<Listener> {
+    Listener::bind(&H::runtime(), LOOPBACK, server).await
+}
+
+/// Waits for `duration` on `H`'s clock.
+pub async fn sleep<H: Harness>(duration: Duration) {
+    port_driver::sleep(&*H::runtime(), duration).await;
+}
+
+/// A plain TCP listener of `H`'s runtime, on loopback.
+pub fn tcp_bind<H: Harness>() -> io::Result<Box<dyn Acceptor>> {
+    H::runtime().bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The next plain TCP connection of `listener`.
+pub async fn tcp_accept(listener: &dyn Acceptor) -> io::Result<Box<dyn Socket>> {
+    let (socket, _peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    Ok(socket)
+}
+
 /// `future`, or a panic naming `what` if it has not finished within `limit`.
 pub async fn with_timeout<H: Harness, F: Future>(what: &str, limit: Duration, f: F) -> F::Output {
     let outcome = future::or(async { Some(f.await) }, async {
-        H::sleep(limit).await;
+        sleep::<H>(limit).await;
         None
     })
     .await;
@@ -151,18 +176,20 @@ pub struct EchoServer {
 impl EchoServer {
     /// Binds on loopback and starts accepting on `H`.
     pub async fn start<H: Harness>(server: ServerConfig) -> EchoServer {
-        let listener = H::bind(server).await.expect("bind a PORT listener");
-        let addr = H::local_addr(&listener);
+        let listener = bind::<H>(server).await.expect("bind a PORT listener");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let stats = Arc::new(EchoStats::default());
         let accepting = stats.clone();
         drop(H::spawn(async move {
-            while let Ok(incoming) = H::accept(&listener).await {
+            while let Ok(incoming) = listener.accept().await {
                 accepting.incomings.fetch_add(1, Ordering::SeqCst);
                 if &incoming.token()[..] == REJECTED_TOKEN {
-                    H::reject(incoming, REJECTION).expect("reject");
+                    incoming.reject(REJECTION).expect("reject");
                     continue;
                 }
-                let stream = H::admit(incoming, USER_ID).expect("accept");
+                let stream = incoming.accept(USER_ID).expect("accept");
                 let stats = accepting.clone();
                 drop(H::spawn(async move {
                     match echo_messages(stream).await {
@@ -193,7 +220,7 @@ impl EchoServer {
             if self.stats.clean.load(Ordering::SeqCst) >= n {
                 return;
             }
-            H::sleep(Duration::from_millis(10)).await;
+            sleep::<H>(Duration::from_millis(10)).await;
         }
     }
 
@@ -203,10 +230,7 @@ impl EchoServer {
     }
 }
 
-async fn echo_messages<S>(mut stream: S) -> Result<(), port_driver::Error>
-where
-    S: std::ops::DerefMut<Target = port_driver::Stream>,
-{
+async fn echo_messages(mut stream: port_driver::Stream) -> Result<(), port_driver::Error> {
     while let Some(message) = stream.recv().await? {
         stream.send(message).await?;
     }
@@ -264,8 +288,10 @@ pub struct Relay {
 impl Relay {
     /// Starts relaying connections to `target` on `H`.
     pub async fn start<H: Harness>(target: SocketAddr) -> Relay {
-        let listener = H::tcp_bind().await.expect("bind the relay");
-        let addr = H::tcp_local_addr(&listener);
+        let listener = tcp_bind::<H>().expect("bind the relay");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let (abort, aborted) = smol::channel::bounded(1);
         let control = Arc::new(RelayControl {
             blackhole: AtomicBool::new(false),
@@ -276,10 +302,13 @@ impl Relay {
         drop(H::spawn(async move {
             let accepting = async {
                 loop {
-                    let Ok(client) = H::tcp_accept(&listener).await else {
+                    let Ok(client) = tcp_accept(&*listener).await else {
                         return;
                     };
-                    let server = H::tcp_connect(target).await.expect("relay to the target");
+                    let server = H::runtime()
+                        .connect(target)
+                        .await
+                        .expect("relay to the target");
                     drop(H::spawn(relay_pair(client, server, ctl.clone())));
                 }
             };

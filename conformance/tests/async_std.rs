@@ -1,3 +1,3 @@
 //! The conformance scenarios on async-std (`port-async-std` with the `AsyncStd` runtime).
 
-conformance::conformance_tests!(conformance::AsyncStd);
+port_conformance::conformance_tests!(port_conformance::AsyncStd);

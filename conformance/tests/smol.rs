@@ -1,3 +1,3 @@
 //! The conformance scenarios on smol (`port-async-std` with the `Smol` runtime).
 
-conformance::conformance_tests!(conformance::Smol);
+port_conformance::conformance_tests!(port_conformance::Smol);

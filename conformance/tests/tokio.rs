@@ -1,3 +1,3 @@
 //! The conformance scenarios on tokio (`port-tokio`, a 2-worker multi-thread runtime).
 
-conformance::conformance_tests!(conformance::Tokio);
+port_conformance::conformance_tests!(port_conformance::Tokio);

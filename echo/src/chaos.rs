@@ -81,10 +81,10 @@ pub fn run(args: ChaosArgs) -> Result<(), Error> {
     let override_faults = args
         .netem
         .as_deref()
-        .map(chaos::Faults::parse)
+        .map(port_chaos::Faults::parse)
         .transpose()
         .map_err(|e| Error::msg(e.to_string()))?;
-    chaos::preflight::check().map_err(|e| Error::msg(e.to_string()))?;
+    port_chaos::preflight::check().map_err(|e| Error::msg(e.to_string()))?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::msg(format!("cannot find the echotest binary: {e}")))?;
     let dir = std::env::temp_dir().join(format!("echotest-chaos-{}", std::process::id()));
@@ -94,7 +94,9 @@ pub fn run(args: ChaosArgs) -> Result<(), Error> {
         for s in &chosen {
             let faults = match &override_faults {
                 Some(f) => f.clone(),
-                None => chaos::Faults::parse(s.netem).map_err(|e| Error::msg(e.to_string()))?,
+                None => {
+                    port_chaos::Faults::parse(s.netem).map_err(|e| Error::msg(e.to_string()))?
+                }
             };
             say(format_args!("== {} ({faults})", s.name));
             let outcome = scenario::run(&exe, *s, faults, args.seed, &files)?;
@@ -171,7 +173,7 @@ fn plot(args: &ChaosArgs, o: &Outcome) -> Result<(), Error> {
         o.scenario.messages,
         o.duration.as_secs_f64()
     );
-    let svg = chaos::plot::render(&title, &o.records, &o.kinds);
+    let svg = port_chaos::plot::render(&title, &o.records, &o.kinds);
     std::fs::write(&path, svg)
         .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
     say(format_args!("  plot: {}", path.display()));

@@ -11,13 +11,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client::{Client, Summary};
 use crate::error::Error;
-use crate::runtime::{Runtime, RuntimeKind};
+use crate::runtime::RuntimeKind;
 use crate::server::{Server, log_report};
 use crate::setup::{
     ClientSetup, ServerSetup, StackChoice, config_from_env, load_registry, read_client_key,
     read_seaside_client_key, read_seaside_server_key, read_server_key,
 };
-use crate::with_runtime;
 
 /// `echotest`: an echo server and client over any PORT stack.
 #[derive(Debug, Parser)]
@@ -98,15 +97,23 @@ pub struct ServerArgs {
     /// upstream's SEASIDE_PRIVATE_KEY, or `keygen --seaside`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// The runtime, the stack files and the message record.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What `echotest server` and `echotest client` both take.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     pub runtime: RuntimeKind,
     /// A file of extra stack definitions.
     #[arg(long, value_name = "FILE")]
     pub stacks_file: Option<PathBuf>,
-    /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub log_level: String,
     /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -135,18 +142,12 @@ pub struct ClientArgs {
     /// Send every message this many times (all messages in order, then again).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
-    /// The async runtime.
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
-    pub runtime: RuntimeKind,
-    /// A file of extra stack definitions.
-    #[arg(long, value_name = "FILE")]
-    pub stacks_file: Option<PathBuf>,
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "warn")]
     pub log_level: String,
-    /// Write one JSON line per PORT message sent (kind, sizes, time) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
+    /// The runtime, the stack files and the message record.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// A checked numbered sequence instead of --message or stdin.
     #[command(flatten)]
     pub sequence: crate::sequence::SequenceArgs,
@@ -317,7 +318,7 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, Error> {
 }
 
 fn server(args: ServerArgs) -> Result<(), Error> {
-    let registry = load_registry(args.stacks_file.as_deref())?;
+    let registry = load_registry(args.run.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &args.stack)?;
     if stack.has_seaside() {
         let path = args.key.as_ref().ok_or_else(|| {
@@ -330,9 +331,11 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         let setup =
             ServerSetup::seaside(stack, config_from_env()?, read_seaside_server_key(path)?)?;
         let addr = listen_addr(&args.listen)?;
-        return with_runtime!(args.runtime, |rt| rt
-            .block_on(serve(rt, setup, addr))
-            .map_err(runtime_failed)?);
+        return args
+            .run
+            .runtime
+            .block_on(serve(args.run.runtime, setup, addr))
+            .map_err(runtime_failed)?;
     }
     let key = match (&args.key, stack.has_port()) {
         (Some(path), true) => Some(read_server_key(path)?),
@@ -343,17 +346,18 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         (None, _) => None,
     };
     let mut setup = ServerSetup::new(stack, config_from_env()?, key)?;
-    if let Some(path) = &args.record {
+    if let Some(path) = &args.run.record {
         setup = setup.with_recorder(crate::recorder::Recorder::create(path)?);
     }
     let addr = listen_addr(&args.listen)?;
-    with_runtime!(args.runtime, |rt| rt
-        .block_on(serve(rt, setup, addr))
-        .map_err(runtime_failed)?)
+    args.run
+        .runtime
+        .block_on(serve(args.run.runtime, setup, addr))
+        .map_err(runtime_failed)?
 }
 
-async fn serve<R: Runtime>(runtime: R, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {
-    let server = Server::bind(runtime, setup, addr).await?;
+async fn serve(kind: RuntimeKind, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {
+    let server = Server::bind(kind.runtime(), setup, addr).await?;
     let local = server.local_addr();
     let stack = server.setup().stack();
     say(format_args!("listening on {local}"))?;
@@ -361,7 +365,7 @@ async fn serve<R: Runtime>(runtime: R, setup: ServerSetup, addr: SocketAddr) -> 
         addr = %local,
         stack = stack.spec(),
         layers = %stack.layers().join("+"),
-        runtime = runtime.name(),
+        runtime = kind.name(),
         "listening"
     );
     server.run(|report| log_report(&report)).await;
@@ -377,9 +381,9 @@ pub fn client_target(target: &str, stack: Option<&str>) -> Result<(String, Strin
                 "give either a URL or --stack NAME with HOST:PORT, not both",
             ));
         }
-        Some(stack) => stack::Address::from_parts(stack, target)
+        Some(stack) => port_stack::Address::from_parts(stack, target)
             .map_err(|e| Error::msg(format!("bad HOST:PORT: {}", address_problem(&e))))?,
-        None => target.parse::<stack::Address>().map_err(|e| {
+        None => target.parse::<port_stack::Address>().map_err(|e| {
             Error::msg(format!(
                 "bad URL: {} (or give --stack NAME with HOST:PORT)",
                 address_problem(&e)
@@ -390,7 +394,7 @@ pub fn client_target(target: &str, stack: Option<&str>) -> Result<(String, Strin
 }
 
 /// An address error without its generic `invalid address: ` opening.
-fn address_problem(e: &stack::AddressError) -> String {
+fn address_problem(e: &port_stack::AddressError) -> String {
     let text = e.to_string();
     match text.strip_prefix("invalid address: ") {
         Some(rest) => rest.to_owned(),
@@ -400,7 +404,7 @@ fn address_problem(e: &stack::AddressError) -> String {
 
 fn client(args: ClientArgs) -> Result<(), Error> {
     let (spec, addr) = client_target(&args.target, args.stack.as_deref())?;
-    let registry = load_registry(args.stacks_file.as_deref())?;
+    let registry = load_registry(args.run.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &spec)?;
     let setup = if stack.has_seaside() {
         let path = args.key.as_ref().ok_or_else(|| {
@@ -419,15 +423,15 @@ fn client(args: ClientArgs) -> Result<(), Error> {
         };
         ClientSetup::new(stack, config_from_env()?, key, args.token.clone())?
     };
-    let setup = match &args.record {
+    let setup = match &args.run.record {
         Some(path) => setup.with_recorder(crate::recorder::Recorder::create(path)?),
         None => setup,
     };
     if args.sequence.sequence.is_some() {
         let sequence = args.sequence.clone();
-        return with_runtime!(args.runtime, |rt| rt
-            .block_on(crate::sequence::run(rt, setup, addr, sequence.clone()))
-            .map_err(runtime_failed)?);
+        let kind = args.run.runtime;
+        let run = crate::sequence::run(kind.runtime(), setup, addr, sequence);
+        return kind.block_on(run).map_err(runtime_failed)?;
     }
     if args.messages.iter().any(String::is_empty) {
         return Err(Error::msg("--message must not be empty"));
@@ -437,9 +441,9 @@ fn client(args: ClientArgs) -> Result<(), Error> {
     } else {
         Source::Given(args.messages.clone())
     };
-    with_runtime!(args.runtime, |rt| rt
-        .block_on(talk(rt, setup, addr, source, args.count))
-        .map_err(runtime_failed)?)
+    let kind = args.run.runtime;
+    let talk = talk(kind, setup, addr, source, args.count);
+    kind.block_on(talk).map_err(runtime_failed)?
 }
 
 /// Where the client's messages come from.
@@ -465,14 +469,14 @@ async fn stdin_line() -> Result<Option<String>, Error> {
     .await
 }
 
-async fn talk<R: Runtime>(
-    runtime: R,
+async fn talk(
+    kind: RuntimeKind,
     setup: ClientSetup,
     addr: String,
     source: Source,
     count: u64,
 ) -> Result<(), Error> {
-    let mut client = Client::connect(runtime, &setup, &addr).await?;
+    let mut client = Client::connect(&kind.runtime(), &setup, &addr).await?;
     let stack = setup.stack();
     match client.user_id() {
         Some(id) if stack.has_port() || stack.has_seaside() => say(format_args!(
@@ -528,11 +532,7 @@ async fn talk<R: Runtime>(
     Ok(())
 }
 
-async fn echo_one<R: Runtime>(
-    client: &mut Client<R>,
-    summary: &mut Summary,
-    message: &str,
-) -> Result<(), Error> {
+async fn echo_one(client: &mut Client, summary: &mut Summary, message: &str) -> Result<(), Error> {
     let echo = client
         .echo(Bytes::copy_from_slice(message.as_bytes()))
         .await?;
@@ -541,13 +541,12 @@ async fn echo_one<R: Runtime>(
 }
 
 fn demo(args: DemoArgs) -> Result<(), Error> {
-    with_runtime!(args.runtime, |rt| {
-        rt.block_on(async {
-            let mut out = io::stdout();
-            crate::demo::run(rt, &mut out).await.map(|_| ())
-        })
-        .map_err(runtime_failed)?
+    let kind = args.runtime;
+    kind.block_on(async {
+        let mut out = io::stdout();
+        crate::demo::run(kind, &mut out).await.map(|_| ())
     })
+    .map_err(runtime_failed)?
 }
 
 #[cfg(test)]
@@ -626,7 +625,7 @@ mod tests {
             Command::Server(args) => {
                 assert_eq!(args.stack, "port");
                 assert_eq!(args.listen, "127.0.0.1:0");
-                assert_eq!(args.runtime, RuntimeKind::Tokio);
+                assert_eq!(args.run.runtime, RuntimeKind::Tokio);
             }
             other => panic!("parsed {other:?}"),
         }

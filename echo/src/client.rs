@@ -3,18 +3,20 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use port_core::CloseReason;
 
+use port_driver::{Runtime, Stream, Traffic};
+
 use crate::error::{Error, describe_driver_error};
-use crate::runtime::Runtime;
 use crate::setup::ClientSetup;
 
 /// A connected echo client.
-pub struct Client<R: Runtime> {
-    stream: R::Stream,
+pub struct Client {
+    stream: Stream,
     peer: SocketAddr,
     user_id: Option<u32>,
     /// Bytes received beyond the echo being waited for (byte-stream stacks may merge).
@@ -30,12 +32,14 @@ pub struct Echo {
     pub round_trip: Duration,
 }
 
-impl<R: Runtime> Client<R> {
+impl Client {
     /// Connects to `addr` (`host:port`) on `runtime` and completes every layer's handshake.
-    pub async fn connect(runtime: R, setup: &ClientSetup, addr: &str) -> Result<Self, Error> {
-        let session = setup.build()?;
-        let mut stream = runtime
-            .connect(addr.to_owned(), session, setup.limit())
+    pub async fn connect(
+        runtime: &Arc<dyn Runtime>,
+        setup: &ClientSetup,
+        addr: &str,
+    ) -> Result<Self, Error> {
+        let stream = port_driver::connect_session(runtime, addr, setup.factory(), setup.options())
             .await
             .map_err(|e| match e {
                 port_driver::Error::Rejected(_) => Error::msg(describe_driver_error(&e)),
@@ -44,9 +48,8 @@ impl<R: Runtime> Client<R> {
                     describe_driver_error(&e)
                 )),
             })?;
-        let view = R::stream(&mut stream);
-        let peer = view.peer_addr();
-        let user_id = view.user_id();
+        let peer = stream.peer_addr();
+        let user_id = stream.user_id();
         Ok(Client {
             stream,
             peer,
@@ -65,6 +68,11 @@ impl<R: Runtime> Client<R> {
         self.user_id
     }
 
+    /// What crossed the TCP socket so far: handshake, framing and padding included.
+    pub fn traffic(&self) -> Traffic {
+        self.stream.traffic()
+    }
+
     /// Sends `message` and waits for all of its echo. Stacks that keep message boundaries
     /// return it as one message; byte-stream stacks (`passthrough` alone) may split or merge
     /// it, so bytes are gathered until the echo is complete.
@@ -72,7 +80,7 @@ impl<R: Runtime> Client<R> {
         if message.is_empty() {
             return Err(Error::msg("cannot echo an empty message"));
         }
-        let stream = R::stream(&mut self.stream);
+        let stream = &mut self.stream;
         let start = Instant::now();
         stream
             .send(message.clone())
@@ -100,10 +108,9 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Ends the connection cleanly and returns its close reason.
-    pub async fn close(mut self) -> Result<Option<CloseReason>, Error> {
-        let stream = R::stream(&mut self.stream);
-        match stream.close().await {
-            Ok(()) => Ok(stream.close_reason()),
+    pub async fn close(&mut self) -> Result<Option<CloseReason>, Error> {
+        match self.stream.close().await {
+            Ok(()) => Ok(self.stream.close_reason()),
             Err(e) => Err(Error::msg(format!(
                 "the connection did not end cleanly: {}",
                 describe_driver_error(&e)

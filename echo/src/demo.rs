@@ -3,17 +3,19 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use port_core::frame::{BODY_TAG_LEN, HEADER_WIRE_LEN};
-use stack::Registry;
+use port_driver::Runtime;
+use port_stack::Registry;
 
 use crate::client::{Client, Summary, millis};
 use crate::error::Error;
-use crate::runtime::Runtime;
+use crate::runtime::RuntimeKind;
 use crate::server::{ConnectionReport, Server};
-use crate::setup::{ClientSetup, Meter, ServerSetup, StackChoice, config_from_env};
+use crate::setup::{ClientSetup, ServerSetup, StackChoice, config_from_env};
 
 /// The stacks the demo runs, in order.
 pub const STACKS: [&str; 2] = ["port", "port+passthrough"];
@@ -45,14 +47,17 @@ pub struct DemoTotals {
     pub wire: u64,
     /// Of those, random padding.
     pub padding: u64,
+    /// Bytes the clients wrote to their sockets (each connection whole: handshake, data,
+    /// TERM).
+    pub client_written: u64,
+    /// Bytes the servers wrote to their sockets.
+    pub server_written: u64,
 }
 
-/// Runs the demo on `runtime` (call inside [`Runtime::block_on`]), writing a few readable
+/// Runs the demo on `kind` (call inside [`RuntimeKind::block_on`]), writing a few readable
 /// lines per step to `out`.
-pub async fn run<R: Runtime>(
-    runtime: R,
-    out: &mut (dyn Write + Send),
-) -> Result<DemoTotals, Error> {
+pub async fn run(kind: RuntimeKind, out: &mut (dyn Write + Send)) -> Result<DemoTotals, Error> {
+    let runtime = kind.runtime();
     let config = config_from_env()?;
     let server_key = crate::keygen::generate()?;
     let client_key = server_key.client_key();
@@ -60,7 +65,7 @@ pub async fn run<R: Runtime>(
     writeln!(
         out,
         "echotest demo: a PORT echo server and client in this process on 127.0.0.1 ({}), fresh keys in memory",
-        runtime.name()
+        kind.name()
     )
     .map_err(io)?;
     writeln!(
@@ -79,51 +84,35 @@ pub async fn run<R: Runtime>(
             stack.layers().join(", ")
         )
         .map_err(io)?;
-        let server_meter = Meter::new();
         let server_setup =
-            ServerSetup::new(stack.clone(), config.clone(), Some(server_key.clone()))?
-                .with_meter(server_meter.clone());
-        let server = Server::bind(
-            runtime,
-            server_setup,
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        )
-        .await?;
+            ServerSetup::new(stack.clone(), config.clone(), Some(server_key.clone()))?;
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let server = Server::bind(runtime.clone(), server_setup, loopback).await?;
         let addr = server.local_addr();
         writeln!(out, "server listening on {addr}").map_err(io)?;
-        let (report_tx, report_rx) = smol::channel::unbounded::<ConnectionReport>();
-        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-        runtime.spawn(server.run_until(
-            move |report| {
-                let _ = report_tx.try_send(report);
-            },
-            async move {
-                let _ = stop_rx.recv().await;
-            },
-        ));
+        let running = server.spawn();
 
-        let client_meter = Meter::new();
-        let client_setup = ClientSetup::new(stack, config.clone(), Some(client_key), TOKEN)?
-            .with_meter(client_meter.clone());
+        let client_setup = ClientSetup::new(stack, config.clone(), Some(client_key), TOKEN)?;
         let start = Instant::now();
-        let mut client = Client::connect(runtime, &client_setup, &addr.to_string()).await?;
+        let mut client = Client::connect(&runtime, &client_setup, &addr.to_string()).await?;
+        let handshake = client.traffic();
         writeln!(
             out,
             "handshake: connected as user {} in {} (client INIT {} bytes for a {}-byte token, server answer {} bytes)",
             client.user_id().unwrap_or(0),
             millis(start.elapsed()),
-            client_meter.written(),
+            handshake.written,
             TOKEN.len(),
-            client_meter.read(),
+            handshake.read,
         )
         .map_err(io)?;
 
         let mut summary = Summary::new();
         for message in MESSAGES {
-            let before = client_meter.written();
+            let before = client.traffic().written;
             let echo = client.echo(Bytes::from_static(message.as_bytes())).await?;
             summary.record(message.as_bytes(), &echo);
-            let wire = client_meter.written() - before;
+            let wire = client.traffic().written - before;
             let payload = message.len() as u64;
             let framing = FRAME_OVERHEAD as u64;
             totals.payload += payload;
@@ -149,20 +138,25 @@ pub async fn run<R: Runtime>(
             .map_err(io)?;
         }
         let reason = client.close().await?;
+        let client_traffic = client.traffic();
         let reason = reason.map_or_else(|| "closed".to_owned(), |r| r.to_string());
-        let server_side = wait_report(runtime, &report_rx).await;
+        let report = wait_report(&runtime, &running.reports).await;
+        let server_side = describe(report.as_ref());
         writeln!(out, "close: client: {reason}; server: {server_side}").map_err(io)?;
+        let server_written = report.map_or(0, |r| r.traffic.written);
+        totals.client_written += client_traffic.written;
+        totals.server_written += server_written;
         let summary = summary.to_string();
         writeln!(
             out,
             "{}; the client wrote {} bytes to its socket and read {}, the server wrote {}",
             summary.strip_prefix("summary: ").unwrap_or(&summary),
-            client_meter.written(),
-            client_meter.read(),
-            server_meter.written()
+            client_traffic.written,
+            client_traffic.read,
+            server_written
         )
         .map_err(io)?;
-        let _ = stop_tx.try_send(());
+        drop(running);
     }
     writeln!(out).map_err(io)?;
     writeln!(
@@ -179,22 +173,27 @@ pub async fn run<R: Runtime>(
     Ok(totals)
 }
 
-async fn wait_report<R: Runtime>(
-    runtime: R,
+/// The server's report on the demo's connection, if it comes within [`REPORT_WAIT`].
+async fn wait_report(
+    runtime: &Arc<dyn Runtime>,
     reports: &smol::channel::Receiver<ConnectionReport>,
-) -> String {
+) -> Option<ConnectionReport> {
     let report = async { reports.recv().await.ok() };
     let timeout = async {
-        runtime.sleep(REPORT_WAIT).await;
+        port_driver::sleep(&**runtime, REPORT_WAIT).await;
         None
     };
-    match futures_lite::future::or(report, timeout).await {
-        Some(report) => match (report.reason, report.error) {
+    futures_lite::future::or(report, timeout).await
+}
+
+fn describe(report: Option<&ConnectionReport>) -> String {
+    match report {
+        Some(report) => match (report.reason, &report.error) {
             (Some(reason), _) => format!(
                 "{reason} (user {} echoed {} messages)",
                 report.user_id, report.messages
             ),
-            (None, Some(error)) => error,
+            (None, Some(error)) => error.clone(),
             (None, None) => "closed".to_owned(),
         },
         None => "did not report within 5 s".to_owned(),

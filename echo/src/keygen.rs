@@ -7,16 +7,16 @@ use port_core::{ClientKey, ServerKey};
 
 use crate::error::Error;
 
-pub use stack::keyfile::{CLIENT_KEY_FILE, SERVER_KEY_FILE};
+pub use port_stack::keyfile::{CLIENT_KEY_FILE, SERVER_KEY_FILE};
 
 /// A fresh server key from the operating system's entropy.
 pub fn generate() -> Result<ServerKey, Error> {
-    stack::keyfile::generate().map_err(Error::msg)
+    port_stack::keyfile::generate().map_err(Error::msg)
 }
 
 /// A fresh seaside listener key (upstream's 40-byte form), drawn the same way.
 pub fn generate_seaside() -> Result<port_core::seaside::ServerKey, Error> {
-    stack::keyfile::generate_seaside().map_err(Error::msg)
+    port_stack::keyfile::generate_seaside().map_err(Error::msg)
 }
 
 /// The keygen output for stdout: the client key first, then the secret, each labelled.
@@ -39,7 +39,7 @@ pub fn write_files(
     server: &ServerKey,
     overwrite: bool,
 ) -> Result<(PathBuf, PathBuf), Error> {
-    stack::keyfile::write_files(dir, server, overwrite).map_err(Error::msg)
+    port_stack::keyfile::write_files(dir, server, overwrite).map_err(Error::msg)
 }
 
 /// [`write_files`] for keys already in text form (either profile).
@@ -49,7 +49,7 @@ pub fn write_texts(
     client_text: &str,
     overwrite: bool,
 ) -> Result<(PathBuf, PathBuf), Error> {
-    stack::keyfile::write_texts(dir, server_text, client_text, overwrite).map_err(Error::msg)
+    port_stack::keyfile::write_texts(dir, server_text, client_text, overwrite).map_err(Error::msg)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! # echo: the `echotest` application
+//! # port-echo: the `echotest` application
 //!
 //! An echo server and client over any PORT stack chosen by name (`port`, `passthrough`,
 //! `port+passthrough`, `secure`, ...) on tokio, smol or async-std, plus `keygen` and a
@@ -6,11 +6,11 @@
 //! by the shell builtin); this library holds its logic so that tests can drive it without
 //! starting processes.
 //!
-//! - [`setup`]: stacks from the registry, key files, per-connection session factories, byte
-//!   meters.
-//! - [`server`] and [`client`]: the echo logic, written once over the [`runtime::Runtime`]
-//!   trait.
-//! - [`runtime`]: tokio (`port-tokio`), smol and async-std (`port-async-std`).
+//! - [`setup`]: stacks from the registry with the keys their layers need, key files,
+//!   per-connection session factories.
+//! - [`server`] and [`client`]: the echo logic, written once over the PORT API's runtime
+//!   value.
+//! - [`runtime`]: which runtime value (tokio, smol, async-std) and how the binary enters it.
 //! - [`keygen`], [`demo`], [`cli`].
 //! - [`chaos`], [`scenario`], [`sequence`]: the network-in-chaos scenarios (`echotest chaos`)
 //!   and the checked numbered sequence the client sends in them.
@@ -28,6 +28,5 @@ pub mod scenario;
 pub mod sequence;
 pub mod server;
 pub mod setup;
-pub mod tap;
 
 pub use error::Error;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use echo::cli::{Cli, normalize_args, one_line, run};
+use port_echo::cli::{Cli, normalize_args, one_line, run};
 
 fn main() -> ExitCode {
     let args = normalize_args(std::env::args_os());

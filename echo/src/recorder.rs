@@ -10,13 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use bytes::Bytes;
-use chaos::label::{Kind, SentMessage};
-use port_core::Session;
-use port_core::record::{MessageKind, MessageRecord};
+use port_chaos::label::{Kind, SentMessage};
+use port_core::record::{MessageKind, MessageRecord, RecordSink};
 
 use crate::error::Error;
-use crate::tap::{Tap, Tapped};
 
 /// Where the sessions of one program write their records.
 #[derive(Clone, Debug)]
@@ -38,63 +35,32 @@ impl Recorder {
         })
     }
 
-    fn write(&self, connection: u32, records: Vec<MessageRecord>) {
-        if records.is_empty() {
-            return;
-        }
-        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        for r in records {
-            let line = SentMessage {
-                connection,
-                kind: match r.kind {
-                    MessageKind::Init => Kind::Init,
-                    MessageKind::Data => Kind::Data,
-                    MessageKind::Term => Kind::Term,
-                    MessageKind::Keepalive => Kind::Keepalive,
-                    _ => Kind::Other,
-                },
-                payload: r.payload,
-                padding: r.padding,
-                wire: r.wire,
-                at_ms: r.at.saturating_duration_since(self.start).as_millis() as u64,
-            };
-            if let Ok(text) = serde_json::to_string(&line) {
-                // A full disk loses records, not the connection.
-                let _ = writeln!(out, "{text}");
-            }
-        }
+    /// Where the next connection's records go: each gets the next connection number.
+    pub fn sink(&self) -> Box<dyn RecordSink> {
+        let recorder = self.clone();
+        let connection = self.connections.fetch_add(1, Ordering::Relaxed);
+        Box::new(move |record| recorder.write(connection, record))
     }
-}
 
-/// A session whose sent messages go to a [`Recorder`].
-pub type Recorded = Tapped<RecordTap>;
-
-/// The [`Tap`] of a [`Recorded`] session: which recorder, and which connection it is.
-pub struct RecordTap {
-    recorder: Recorder,
-    connection: u32,
-}
-
-impl Recorded {
-    /// Wraps `inner` and starts its record (before anything was sent, so a client's INIT is
-    /// included).
-    pub fn recording(mut inner: Box<dyn Session + Send>, recorder: Recorder) -> Recorded {
-        inner.record_messages(true);
-        let connection = recorder.connections.fetch_add(1, Ordering::Relaxed);
-        Tapped::new(
-            inner,
-            RecordTap {
-                recorder,
-                connection,
+    fn write(&self, connection: u32, r: MessageRecord) {
+        let line = SentMessage {
+            connection,
+            kind: match r.kind {
+                MessageKind::Init => Kind::Init,
+                MessageKind::Data => Kind::Data,
+                MessageKind::Term => Kind::Term,
+                MessageKind::Keepalive => Kind::Keepalive,
+                _ => Kind::Other,
             },
-        )
-    }
-}
-
-impl Tap for RecordTap {
-    fn transmit(&mut self, session: &mut dyn Session, _bytes: Option<&Bytes>) {
-        // What was sealed goes out with these bytes: write its record now.
-        self.recorder
-            .write(self.connection, session.drain_records());
+            payload: r.payload,
+            padding: r.padding,
+            wire: r.wire,
+            at_ms: r.at.saturating_duration_since(self.start).as_millis() as u64,
+        };
+        if let Ok(text) = serde_json::to_string(&line) {
+            let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+            // A full disk loses records, not the connection.
+            let _ = writeln!(out, "{text}");
+        }
     }
 }

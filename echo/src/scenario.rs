@@ -8,10 +8,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chaos::label::{self, Kind, SentMessage};
-use chaos::netns::{Namespaces, SERVER_ADDR};
-use chaos::record::Tally;
-use chaos::{Faults, Link, PacketRecord};
+use port_chaos::label::{self, Kind, SentMessage};
+use port_chaos::netns::{Namespaces, SERVER_ADDR};
+use port_chaos::record::Tally;
+use port_chaos::{Faults, Link, PacketRecord};
 use port_core::Config;
 
 use crate::error::Error;

@@ -13,14 +13,15 @@
 //! ```
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
+use port_driver::Runtime;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::runtime::Runtime;
 use crate::setup::ClientSetup;
 
 /// Message sizes, cycled: small and large, some above one TCP segment, some above several.
@@ -64,8 +65,8 @@ fn line(text: std::fmt::Arguments<'_>) {
 }
 
 /// Runs a checked sequence of `count` messages against `addr`.
-pub async fn run<R: Runtime>(
-    runtime: R,
+pub async fn run(
+    runtime: Arc<dyn Runtime>,
     setup: ClientSetup,
     addr: String,
     args: SequenceArgs,
@@ -77,7 +78,7 @@ pub async fn run<R: Runtime>(
     loop {
         attempt += 1;
         let outcome = async {
-            let mut client = Client::connect(runtime, &setup, &addr).await?;
+            let mut client = Client::connect(&runtime, &setup, &addr).await?;
             line(format_args!("connected {attempt}"));
             while next < count {
                 let sent = message(next);
@@ -99,12 +100,12 @@ pub async fn run<R: Runtime>(
         }
         .await;
         match outcome {
-            Ok(client) => {
+            Ok(mut client) => {
                 line(format_args!("done {next} {reconnects}"));
                 if args.hold {
                     line(format_args!("holding"));
                     loop {
-                        runtime.sleep(Duration::from_secs(3600)).await;
+                        port_driver::sleep(&*runtime, Duration::from_secs(3600)).await;
                     }
                 }
                 let reason = client.close().await?;
@@ -119,7 +120,7 @@ pub async fn run<R: Runtime>(
                     return Err(e);
                 }
                 reconnects += 1;
-                runtime.sleep(RECONNECT_PAUSE).await;
+                port_driver::sleep(&*runtime, RECONNECT_PAUSE).await;
             }
         }
     }

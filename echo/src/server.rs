@@ -2,16 +2,15 @@
 //! every message back.
 
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use port_core::CloseReason;
+use port_driver::{Listener, Runtime, Stream, Traffic};
 
 use crate::error::{Error, describe_driver_error};
-use crate::runtime::Runtime;
 use crate::setup::ServerSetup;
 
 /// How long the accept loop pauses after a failed accept (a full file table, say).
@@ -34,6 +33,8 @@ pub struct ConnectionReport {
     pub reason: Option<CloseReason>,
     /// The error that ended the connection, if it did not end cleanly.
     pub error: Option<String>,
+    /// What crossed its TCP socket: handshake, framing and padding included.
+    pub traffic: Traffic,
 }
 
 impl fmt::Display for ConnectionReport {
@@ -51,24 +52,35 @@ impl fmt::Display for ConnectionReport {
     }
 }
 
+/// A server running in the background ([`Server::spawn`]); dropping it stops accepting.
+#[derive(Debug)]
+pub struct Running {
+    /// The report of every connection, once it ended.
+    pub reports: smol::channel::Receiver<ConnectionReport>,
+    _stop: smol::channel::Sender<()>,
+}
+
 /// A bound echo server.
-pub struct Server<R: Runtime> {
-    runtime: R,
-    listener: R::Listener,
+pub struct Server {
+    runtime: Arc<dyn Runtime>,
+    listener: Listener,
     local: SocketAddr,
     setup: ServerSetup,
     next_user: Arc<AtomicU32>,
 }
 
-impl<R: Runtime> Server<R> {
-    /// Binds `addr` on `runtime` (call inside [`Runtime::block_on`]).
-    pub async fn bind(runtime: R, setup: ServerSetup, addr: SocketAddr) -> Result<Self, Error> {
-        let listener = runtime
-            .bind(addr, setup.factory(), setup.linger())
+impl Server {
+    /// Binds `addr` on `runtime` (call from within that runtime).
+    pub async fn bind(
+        runtime: Arc<dyn Runtime>,
+        setup: ServerSetup,
+        addr: SocketAddr,
+    ) -> Result<Self, Error> {
+        let cannot = |e: std::io::Error| Error::msg(format!("cannot listen on {addr}: {e}"));
+        let listener = Listener::bind_sessions(&runtime, addr, setup.factory(), setup.options())
             .await
-            .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
-        let local = R::local_addr(&listener)
-            .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(cannot)?;
+        let local = listener.local_addr().map_err(cannot)?;
         Ok(Server {
             runtime,
             listener,
@@ -88,14 +100,28 @@ impl<R: Runtime> Server<R> {
         &self.setup
     }
 
-    /// Accepts clients until `stop` completes (connections already accepted carry on on their
-    /// own tasks); see [`run`](Self::run).
-    pub async fn run_until<F, S>(self, on_end: F, stop: S)
-    where
-        F: Fn(ConnectionReport) + Send + Sync + 'static,
-        S: Future<Output = ()>,
-    {
-        futures_lite::future::or(self.run(on_end), stop).await;
+    /// Runs the server in the background: every connection's report arrives on
+    /// [`Running::reports`] once it ended, and dropping the handle stops accepting
+    /// (connections already accepted carry on on their own tasks).
+    pub fn spawn(self) -> Running {
+        let (report, reports) = smol::channel::unbounded();
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let on_end = move |r| {
+            let _ = report.try_send(r);
+        };
+        // Nothing is ever sent: the channel closes when the handle's sender is dropped.
+        let stopped = async move {
+            let _ = stopped.recv().await;
+        };
+        let runtime = self.runtime.clone();
+        runtime.spawn(Box::pin(futures_lite::future::or(
+            self.run(on_end),
+            stopped,
+        )));
+        Running {
+            reports,
+            _stop: stop,
+        }
     }
 
     /// Accepts clients forever, echoing each on its own task; `on_end` hears about every
@@ -106,28 +132,22 @@ impl<R: Runtime> Server<R> {
     {
         let on_end = Arc::new(on_end);
         loop {
-            let incoming = match R::accept(&self.listener).await {
+            let incoming = match self.listener.accept().await {
                 Ok(incoming) => incoming,
                 Err(e) => {
                     tracing::warn!(error = %describe_driver_error(&e), "accept failed");
-                    self.runtime.sleep(ACCEPT_BACKOFF).await;
+                    port_driver::sleep(&*self.runtime, ACCEPT_BACKOFF).await;
                     continue;
                 }
             };
-            let (peer, token_len, decided, assigned) = {
-                let view = R::incoming(&incoming);
-                let assigned = view.assigned_user_id();
-                (
-                    view.peer_addr(),
-                    view.token().len(),
-                    view.needs_decision(),
-                    assigned,
-                )
-            };
+            let peer = incoming.peer_addr();
+            let token_len = incoming.token().len();
+            let decided = incoming.needs_decision();
+            let assigned = incoming.assigned_user_id();
             // A seaside session's user id is the port of its per-user socket.
             let user_id =
                 assigned.map_or_else(|| self.next_user.fetch_add(1, Ordering::Relaxed), u32::from);
-            let stream = match R::accept_incoming(incoming, user_id) {
+            let stream = match incoming.accept(user_id) {
                 Ok(stream) => stream,
                 Err(e) => {
                     tracing::warn!(%peer, user_id, error = %describe_driver_error(&e), "accept failed");
@@ -140,22 +160,21 @@ impl<R: Runtime> Server<R> {
                 tracing::info!(%peer, user_id, "client connected");
             }
             let on_end = on_end.clone();
-            self.runtime.spawn(async move {
-                let report = echo_connection::<R>(stream, peer, user_id, token_len).await;
+            self.runtime.spawn(Box::pin(async move {
+                let report = echo_connection(stream, peer, user_id, token_len).await;
                 on_end(report);
-            });
+            }));
         }
     }
 }
 
 /// Echoes every message of one connection until the client ends its direction, then closes.
-pub async fn echo_connection<R: Runtime>(
-    mut stream: R::Stream,
+pub async fn echo_connection(
+    mut stream: Stream,
     peer: SocketAddr,
     user_id: u32,
     token_len: usize,
 ) -> ConnectionReport {
-    let stream = R::stream(&mut stream);
     let mut messages = 0u64;
     let mut bytes = 0u64;
     let outcome = loop {
@@ -179,6 +198,7 @@ pub async fn echo_connection<R: Runtime>(
         bytes,
         reason: stream.close_reason(),
         error: outcome.err().map(|e| describe_driver_error(&e)),
+        traffic: stream.traffic(),
     }
 }
 
@@ -191,23 +211,22 @@ pub fn log_report(report: &ConnectionReport) {
         .unwrap_or_else(|| "closed".to_owned());
     let clean = report.reason.is_some_and(|r| r.is_graceful())
         || (report.reason.is_none() && report.error.is_none());
+    // The same fields at either level: a clean end is news, anything else a warning.
+    macro_rules! log_at {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                peer = %report.peer,
+                user_id = report.user_id,
+                messages = report.messages,
+                bytes = report.bytes,
+                %reason,
+                $what
+            )
+        };
+    }
     if clean {
-        tracing::info!(
-            peer = %report.peer,
-            user_id = report.user_id,
-            messages = report.messages,
-            bytes = report.bytes,
-            %reason,
-            "connection closed"
-        );
+        log_at!(info, "connection closed");
     } else {
-        tracing::warn!(
-            peer = %report.peer,
-            user_id = report.user_id,
-            messages = report.messages,
-            bytes = report.bytes,
-            %reason,
-            "connection ended"
-        );
+        log_at!(warn, "connection ended");
     }
 }

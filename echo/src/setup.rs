@@ -1,20 +1,20 @@
 //! What a server or a client is made of before any socket exists: the stack (from the
-//! registry), the keys (from files), the PORT configuration, and a factory that builds one
-//! [`Session`] per connection.
+//! registry, with the layers that need keys given theirs), the PORT configuration, the
+//! connection options, and the factory that builds one session per connection.
 
-use std::io;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
-use port_core::{ClientConfig, ClientKey, Config, ServerConfig, ServerKey, Session, Side, seaside};
-use port_driver::SessionFactory;
-use stack::{LayerContext, Registry};
+use port_core::{ClientConfig, ClientKey, Config, Connection, ServerConfig, ServerKey, seaside};
+use port_core::{Session, Start};
+use port_driver::{Options, SessionFactory};
+use port_stack::registry::factory;
+use port_stack::{LayerFactory, Registry, layers};
 
 use crate::error::Error;
-use crate::tap::{Tap, Tapped};
+use crate::recorder::Recorder;
 
 /// The name of the PORT layer: a stack containing it needs keys.
 pub const PORT_LAYER: &str = "port";
@@ -43,7 +43,7 @@ pub fn load_registry(extra: Option<&Path>) -> Result<Registry, Error> {
 /// A stack chosen by name (or by the `a+b` form of an address), resolved against a registry.
 #[derive(Clone)]
 pub struct StackChoice {
-    registry: Arc<Registry>,
+    registry: Registry,
     spec: String,
     layers: Vec<String>,
 }
@@ -53,7 +53,7 @@ impl StackChoice {
     pub fn new(registry: Registry, spec: &str) -> Result<StackChoice, Error> {
         let layers = registry.resolve(spec).map_err(Error::msg)?;
         Ok(StackChoice {
-            registry: Arc::new(registry),
+            registry,
             spec: spec.to_owned(),
             layers,
         })
@@ -79,10 +79,18 @@ impl StackChoice {
         self.layers.iter().any(|layer| layer == SEASIDE_LAYER)
     }
 
-    fn build(&self, context: &LayerContext) -> Result<Box<dyn Session + Send>, Error> {
+    /// Gives the layer `name` the factory that holds its keys.
+    fn configure(&mut self, name: &str, factory: LayerFactory) {
+        // The built-in names are always registered; a stack file cannot shadow them.
+        self.registry
+            .configure(name, factory)
+            .expect("a built-in layer");
+    }
+
+    fn build(&self, start: &Start) -> Result<Box<dyn Session + Send>, Error> {
         let stack = self
             .registry
-            .build(&self.spec, context)
+            .build(&self.spec, start)
             .map_err(|e| Error::msg(format!("cannot build stack {:?}: {e}", self.spec)))?;
         Ok(Box::new(stack))
     }
@@ -99,70 +107,111 @@ impl std::fmt::Debug for StackChoice {
 
 /// Reads a server key file (a `port1-secret:` line, as `echotest keygen` writes it).
 pub fn read_server_key(path: &Path) -> Result<ServerKey, Error> {
-    stack::keyfile::read_server_key(path).map_err(Error::msg)
+    port_stack::keyfile::read_server_key(path).map_err(Error::msg)
 }
 
 /// Reads a client key file (a `port1-public:` line, as `echotest keygen` writes it).
 pub fn read_client_key(path: &Path) -> Result<ClientKey, Error> {
-    stack::keyfile::read_client_key(path).map_err(Error::msg)
+    port_stack::keyfile::read_client_key(path).map_err(Error::msg)
 }
 
 /// Reads a seaside listener key file (standard base64 of 40 bytes, as upstream's
 /// `SEASIDE_PRIVATE_KEY` holds it, or as `echotest keygen --seaside` writes it).
 pub fn read_seaside_server_key(path: &Path) -> Result<seaside::ServerKey, Error> {
-    stack::keyfile::read_seaside_server_key(path).map_err(Error::msg)
+    port_stack::keyfile::read_seaside_server_key(path).map_err(Error::msg)
 }
 
 /// Reads a seaside client key file (standard base64 of 40 bytes, as an upstream certificate's
 /// `typhoon_public` holds it, or as `echotest keygen --seaside` writes it).
 pub fn read_seaside_client_key(path: &Path) -> Result<seaside::ClientKey, Error> {
-    stack::keyfile::read_seaside_client_key(path).map_err(Error::msg)
+    port_stack::keyfile::read_seaside_client_key(path).map_err(Error::msg)
 }
 
 /// The PORT configuration from the `PORT_*` environment variables.
 pub fn config_from_env() -> Result<Config, Error> {
-    Config::from_env().map_err(|e| Error::msg(format!("bad configuration: {e}")))
+    Config::from_vars(std::env::vars_os())
+        .map_err(|e| Error::msg(format!("bad configuration: {e}")))
 }
 
-/// What both sides build a session from: the stack, the side's PORT setup (if the stack
-/// has a `port` layer), and optional byte counters.
+/// The `port` layer's set-up on one side.
+#[derive(Clone, Debug)]
+enum PortSide {
+    Client(Box<ClientConfig>),
+    Server(ServerConfig),
+}
+
+impl PortSide {
+    /// The factory of the `port` layer; with a recorder, every connection's sent messages go
+    /// to it.
+    fn factory(&self, recorder: Option<&Recorder>) -> LayerFactory {
+        let Some(recorder) = recorder.cloned() else {
+            return match self.clone() {
+                PortSide::Client(setup) => layers::port::client(*setup),
+                PortSide::Server(setup) => layers::port::server(setup),
+            };
+        };
+        let side = self.clone();
+        factory(move |start, _index| {
+            let mut conn = match &side {
+                PortSide::Client(s) => {
+                    Connection::client(s, start.now, start.unix_time, start.seed)
+                }
+                PortSide::Server(s) => {
+                    Connection::server(s, start.now, start.unix_time, start.seed)
+                }
+            };
+            // Before anything was sent, so a client's INIT is recorded too.
+            conn.record_to(Some(recorder.sink()));
+            Ok(Box::new(conn) as Box<dyn Session + Send>)
+        })
+    }
+}
+
+/// What both sides build a session from: the stack with its keys, and the options of the
+/// connections it runs on.
 #[derive(Clone, Debug)]
 struct Recipe {
     stack: StackChoice,
-    side: Side,
-    client: Option<ClientConfig>,
-    server: Option<ServerConfig>,
-    seaside_client: Option<seaside::ClientConfig>,
-    seaside_server: Option<seaside::ServerConfig>,
-    /// Bounds the TCP connect and the linger after a connection's last handle.
-    limit: Duration,
-    meter: Option<Meter>,
-    recorder: Option<crate::recorder::Recorder>,
+    options: Options,
+    port: Option<PortSide>,
 }
 
 impl Recipe {
-    /// Builds one session; checked once at setup, so a stack that cannot be built fails
-    /// before any socket exists.
-    fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        let mut context = LayerContext::fresh(self.side).map_err(|e| Error::msg(e.to_string()))?;
-        context.client = self.client.clone();
-        context.server = self.server.clone();
-        context.seaside_client = self.seaside_client.clone();
-        context.seaside_server = self.seaside_server.clone();
-        let session = self.stack.build(&context)?;
-        let session: Box<dyn Session + Send> = match &self.meter {
-            Some(meter) => Box::new(Metered::new(session, meter.clone())),
-            None => session,
+    fn new(stack: StackChoice, config: &Config, port: Option<PortSide>) -> Recipe {
+        let mut recipe = Recipe {
+            stack,
+            options: Options::for_config(config),
+            port,
         };
-        Ok(match &self.recorder {
-            Some(r) => Box::new(crate::recorder::Recorded::recording(session, r.clone())),
-            None => session,
-        })
+        recipe.configure_port(None);
+        recipe
     }
 
+    fn configure_port(&mut self, recorder: Option<&Recorder>) {
+        if let Some(port) = &self.port {
+            let factory = port.factory(recorder);
+            self.stack.configure(PORT_LAYER, factory);
+        }
+    }
+
+    /// Checked once at set-up, so a stack that cannot be built fails before any socket exists.
     fn checked(self) -> Result<Self, Error> {
-        self.build()?;
+        let start = Start {
+            now: std::time::Instant::now(),
+            unix_time: std::time::Duration::ZERO,
+            seed: [0; 32],
+        };
+        self.stack.build(&start)?;
         Ok(self)
+    }
+
+    fn factory(&self) -> SessionFactory {
+        let stack = self.stack.clone();
+        Arc::new(move |start, _peer| {
+            stack
+                .build(start)
+                .map_err(|e| port_driver::Error::from(std::io::Error::other(e.to_string())))
+        })
     }
 }
 
@@ -174,17 +223,64 @@ fn missing_key(stack: &StackChoice, needs: &str) -> Error {
     ))
 }
 
-/// Everything a server needs to build a session for each accepted connection.
-#[derive(Clone, Debug)]
-pub struct ServerSetup(Recipe);
+/// The side a [`Setup`] builds sessions for: a server's (one per accepted connection).
+#[derive(Clone, Copy, Debug)]
+pub enum ServerSide {}
 
-impl ServerSetup {
+/// The side a [`Setup`] builds sessions for: a client's.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientSide {}
+
+/// Everything one side needs to build its sessions: the stack with its keys, and the options of
+/// the connections.
+#[derive(Clone, Debug)]
+pub struct Setup<S> {
+    recipe: Recipe,
+    side: PhantomData<S>,
+}
+
+/// Everything a server needs to build a session for each accepted connection.
+pub type ServerSetup = Setup<ServerSide>;
+
+/// Everything a client needs to build its session.
+pub type ClientSetup = Setup<ClientSide>;
+
+impl<S> Setup<S> {
+    fn checked(recipe: Recipe) -> Result<Self, Error> {
+        Ok(Setup {
+            recipe: recipe.checked()?,
+            side: PhantomData,
+        })
+    }
+
+    /// Records the PORT messages every connection sends in `recorder` (`--record`).
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recipe.configure_port(Some(&recorder));
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &StackChoice {
+        &self.recipe.stack
+    }
+
+    /// The options of the connections (the handshake timeout bounds a client's TCP connect).
+    pub fn options(&self) -> Options {
+        self.recipe.options
+    }
+
+    /// The factory that builds one session per connection, once its TCP connection is up.
+    pub fn factory(&self) -> SessionFactory {
+        self.recipe.factory()
+    }
+}
+
+impl Setup<ServerSide> {
     /// A server running `stack`; `key` is required when the stack holds a PORT layer and
     /// ignored otherwise.
     pub fn new(stack: StackChoice, config: Config, key: Option<ServerKey>) -> Result<Self, Error> {
-        let limit = config.handshake_timeout();
-        let server = match (stack.has_port(), key) {
-            (true, Some(key)) => Some(ServerConfig::new(config, key)),
+        let port = match (stack.has_port(), key) {
+            (true, Some(key)) => Some(PortSide::Server(ServerConfig::new(config.clone(), key))),
             (true, None) => {
                 return Err(missing_key(
                     &stack,
@@ -193,84 +289,23 @@ impl ServerSetup {
             }
             (false, _) => None,
         };
-        let recipe = Recipe {
-            stack,
-            side: Side::Server,
-            client: None,
-            server,
-            seaside_client: None,
-            seaside_server: None,
-            limit,
-            meter: None,
-            recorder: None,
-        };
-        Ok(ServerSetup(recipe.checked()?))
+        Setup::checked(Recipe::new(stack, &config, port))
     }
 
     /// A server running a stack with a `seaside` layer (upstream SeasideVPN's PORT), with the
     /// listener key `key`.
     pub fn seaside(
-        stack: StackChoice,
+        mut stack: StackChoice,
         config: Config,
         key: seaside::ServerKey,
     ) -> Result<Self, Error> {
-        let recipe = Recipe {
-            stack,
-            side: Side::Server,
-            client: None,
-            server: None,
-            limit: config.handshake_timeout(),
-            seaside_client: None,
-            seaside_server: Some(seaside::ServerConfig::new(config, key)),
-            meter: None,
-            recorder: None,
-        };
-        Ok(ServerSetup(recipe.checked()?))
-    }
-
-    /// Counts the bytes every connection of this server writes and reads in `meter`.
-    pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.0.meter = Some(meter);
-        self
-    }
-
-    /// Records the PORT messages every connection sends in `recorder` (`--record`).
-    pub fn with_recorder(mut self, recorder: crate::recorder::Recorder) -> Self {
-        self.0.recorder = Some(recorder);
-        self
-    }
-
-    /// The stack.
-    pub fn stack(&self) -> &StackChoice {
-        &self.0.stack
-    }
-
-    /// How long a connection whose handles were all dropped waits for a clean end.
-    pub fn linger(&self) -> Duration {
-        self.0.limit
-    }
-
-    /// Builds the server session of one connection.
-    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        self.0.build()
-    }
-
-    /// The factory a listener calls for every accepted TCP connection.
-    pub fn factory(&self) -> SessionFactory {
-        let recipe = self.0.clone();
-        Arc::new(move |_peer| {
-            recipe
-                .build()
-                .map_err(|e| port_driver::Error::from(io::Error::other(e.to_string())))
-        })
+        let setup = seaside::ServerConfig::new(config.clone(), key);
+        stack.configure(SEASIDE_LAYER, layers::seaside::server(setup));
+        Setup::checked(Recipe::new(stack, &config, None))
     }
 }
 
-/// Everything a client needs to build its session.
-#[derive(Clone, Debug)]
-pub struct ClientSetup(Recipe);
-
-impl ClientSetup {
+impl Setup<ClientSide> {
     /// A client running `stack`, presenting `token`; `key` is required when the stack holds
     /// a PORT layer and ignored otherwise.
     pub fn new(
@@ -279,12 +314,11 @@ impl ClientSetup {
         key: Option<ClientKey>,
         token: impl Into<Bytes>,
     ) -> Result<Self, Error> {
-        let limit = config.handshake_timeout();
-        let client = match (stack.has_port(), key) {
-            (true, Some(key)) => Some(
-                ClientConfig::new(config, key, token)
+        let port = match (stack.has_port(), key) {
+            (true, Some(key)) => Some(PortSide::Client(Box::new(
+                ClientConfig::new(config.clone(), key, token)
                     .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?,
-            ),
+            ))),
             (true, None) => {
                 return Err(missing_key(
                     &stack,
@@ -294,108 +328,20 @@ impl ClientSetup {
             }
             (false, _) => None,
         };
-        let recipe = Recipe {
-            stack,
-            side: Side::Client,
-            client,
-            server: None,
-            seaside_client: None,
-            seaside_server: None,
-            limit,
-            meter: None,
-            recorder: None,
-        };
-        Ok(ClientSetup(recipe.checked()?))
+        Setup::checked(Recipe::new(stack, &config, port))
     }
 
     /// A client running a stack with a `seaside` layer (upstream SeasideVPN's PORT) to the
     /// listener whose key is `key`, presenting `token` (an upstream certificate's token).
     pub fn seaside(
-        stack: StackChoice,
+        mut stack: StackChoice,
         config: Config,
         key: seaside::ClientKey,
         token: impl Into<Bytes>,
     ) -> Result<Self, Error> {
-        let limit = config.handshake_timeout();
-        let setup = seaside::ClientConfig::new(config, key, token)
+        let setup = seaside::ClientConfig::new(config.clone(), key, token)
             .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
-        let recipe = Recipe {
-            stack,
-            side: Side::Client,
-            client: None,
-            server: None,
-            seaside_client: Some(setup),
-            seaside_server: None,
-            limit,
-            meter: None,
-            recorder: None,
-        };
-        Ok(ClientSetup(recipe.checked()?))
-    }
-
-    /// Counts the bytes the connection writes and reads in `meter`.
-    pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.0.meter = Some(meter);
-        self
-    }
-
-    /// Records the PORT messages the client sends in `recorder` (`--record`).
-    pub fn with_recorder(mut self, recorder: crate::recorder::Recorder) -> Self {
-        self.0.recorder = Some(recorder);
-        self
-    }
-
-    /// The stack.
-    pub fn stack(&self) -> &StackChoice {
-        &self.0.stack
-    }
-
-    /// The bound on the TCP connect (and on the linger after the last handle).
-    pub fn limit(&self) -> Duration {
-        self.0.limit
-    }
-
-    /// Builds the client session.
-    pub fn build(&self) -> Result<Box<dyn Session + Send>, Error> {
-        self.0.build()
-    }
-}
-
-/// Byte counters shared between a metered session and whoever reads them.
-#[derive(Clone, Debug, Default)]
-pub struct Meter {
-    written: Arc<AtomicU64>,
-    read: Arc<AtomicU64>,
-}
-
-impl Meter {
-    /// Fresh counters at zero.
-    pub fn new() -> Meter {
-        Meter::default()
-    }
-
-    /// Bytes the session handed to the transport (what crossed the socket outward).
-    pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
-    }
-
-    /// Bytes the transport handed to the session (what crossed the socket inward).
-    pub fn read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-}
-
-/// A session that counts the bytes crossing its transport in a [`Meter`].
-pub type Metered = Tapped<Meter>;
-
-impl Tap for Meter {
-    fn input(&mut self, data: &[u8]) {
-        self.read.fetch_add(data.len() as u64, Ordering::Relaxed);
-    }
-    fn transmit(&mut self, _session: &mut dyn Session, bytes: Option<&Bytes>) {
-        if let Some(bytes) = bytes {
-            self.written
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        }
+        stack.configure(SEASIDE_LAYER, layers::seaside::client(setup));
+        Setup::checked(Recipe::new(stack, &config, None))
     }
 }

@@ -6,27 +6,26 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use echo::client::{Client, Summary};
-use echo::runtime::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
-use echo::server::{ConnectionReport, Server};
-use echo::setup::{ClientSetup, ServerSetup, StackChoice};
 use port_core::{CloseReason, Config, ServerKey};
-use stack::Registry;
+use port_echo::client::{Client, Summary};
+use port_echo::runtime::RuntimeKind;
+use port_echo::server::{ConnectionReport, Server};
+use port_echo::setup::{ClientSetup, ServerSetup, StackChoice};
+use port_stack::Registry;
 
 const STACKS: [&str; 3] = ["passthrough", "port", "port+passthrough"];
 
-/// Runs `future` on `runtime`, failing the test if it takes longer than a minute.
-fn bounded<R: Runtime, F: Future>(runtime: R, future: F) -> F::Output {
-    runtime
-        .block_on(async {
-            let limit = async {
-                runtime.sleep(Duration::from_secs(60)).await;
-                None
-            };
-            futures_lite::future::or(async { Some(future.await) }, limit).await
-        })
-        .expect("runtime")
-        .expect("the test took longer than a minute")
+/// Runs `future` on `kind`, failing the test if it takes longer than a minute.
+fn bounded<F: Future>(kind: RuntimeKind, future: F) -> F::Output {
+    kind.block_on(async {
+        let limit = async {
+            port_driver::sleep(&*kind.runtime(), Duration::from_secs(60)).await;
+            None
+        };
+        futures_lite::future::or(async { Some(future.await) }, limit).await
+    })
+    .expect("runtime")
+    .expect("the test took longer than a minute")
 }
 
 fn loopback() -> SocketAddr {
@@ -35,8 +34,8 @@ fn loopback() -> SocketAddr {
 
 /// One server and two clients over `spec` on `runtime`: echoes, user ids, close reasons and
 /// the server's reports.
-fn echo_over<R: Runtime>(runtime: R, spec: &str) {
-    let key = echo::keygen::generate().unwrap();
+fn echo_over(kind: RuntimeKind, spec: &str) {
+    let key = port_echo::keygen::generate().unwrap();
     let stack = StackChoice::new(Registry::with_builtins(), spec).unwrap();
     assert_eq!(stack.has_port(), spec.contains("port"));
     let server_setup =
@@ -48,28 +47,20 @@ fn echo_over<R: Runtime>(runtime: R, spec: &str) {
         "token",
     )
     .unwrap();
-    let (report_tx, report_rx) = smol::channel::unbounded::<ConnectionReport>();
     let big = Bytes::from(
         (0..200_000u32)
             .map(|i| (i % 251) as u8)
             .collect::<Vec<u8>>(),
     );
-    let mut reports: Vec<ConnectionReport> = bounded(runtime, async {
-        let server = Server::bind(runtime, server_setup, loopback())
+    let runtime = kind.runtime();
+    let mut reports: Vec<ConnectionReport> = bounded(kind, async {
+        let server = Server::bind(runtime.clone(), server_setup, loopback())
             .await
             .unwrap();
         let addr = server.local_addr().to_string();
-        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-        runtime.spawn(server.run_until(
-            move |report| {
-                let _ = report_tx.try_send(report);
-            },
-            async move {
-                let _ = stop_rx.recv().await;
-            },
-        ));
+        let running = server.spawn();
         for expected_user in [1u32, 2] {
-            let mut client = Client::connect(runtime, &client_setup, &addr)
+            let mut client = Client::connect(&runtime, &client_setup, &addr)
                 .await
                 .unwrap();
             if stack.has_port() {
@@ -97,11 +88,10 @@ fn echo_over<R: Runtime>(runtime: R, spec: &str) {
                 assert_eq!(reason, Some(CloseReason::Local), "{spec}");
             }
         }
-        let _ = stop_tx.try_send(());
         // Inside the runtime: the server's tasks end (and report) after the clients did.
         let mut reports = Vec::new();
         for _ in 0..2 {
-            reports.push(report_rx.recv().await.expect("a server report"));
+            reports.push(running.reports.recv().await.expect("a server report"));
         }
         reports
     });
@@ -110,6 +100,9 @@ fn echo_over<R: Runtime>(runtime: R, spec: &str) {
         assert_eq!(report.user_id, user, "{spec}: {report:?}");
         assert!(report.error.is_none(), "{spec}: {report:?}");
         assert_eq!(report.bytes, 5 + 16 + 5 + 200_000, "{spec}: {report:?}");
+        // What crossed the socket is at least what was echoed, plus PORT's own bytes.
+        assert!(report.traffic.written >= report.bytes, "{spec}: {report:?}");
+        assert!(report.traffic.read >= report.bytes, "{spec}: {report:?}");
         if stack.has_port() {
             assert_eq!(report.messages, 4, "{spec}: {report:?}");
             assert_eq!(report.token_len, 5, "{spec}: {report:?}");
@@ -124,33 +117,35 @@ fn echo_over<R: Runtime>(runtime: R, spec: &str) {
 
 #[test]
 fn echo_every_stack_on_tokio() {
-    for spec in STACKS {
-        echo_over(TokioRuntime, spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::Tokio, spec));
 }
 
 #[test]
 fn echo_every_stack_on_smol() {
-    for spec in STACKS {
-        echo_over(SmolRuntime::default(), spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::Smol, spec));
 }
 
 #[test]
 fn echo_every_stack_on_async_std() {
-    for spec in STACKS {
-        echo_over(AsyncStdRuntime::default(), spec);
-    }
+    STACKS
+        .iter()
+        .for_each(|spec| echo_over(RuntimeKind::AsyncStd, spec));
 }
 
 #[test]
 fn a_rejected_token_is_one_clear_message() {
-    let key = echo::keygen::generate().unwrap();
+    let key = port_echo::keygen::generate().unwrap();
     let server_key: ServerKey = key.clone();
     let stack = StackChoice::new(Registry::with_builtins(), "port").unwrap();
     let setup = ClientSetup::new(stack, Config::default(), Some(key.client_key()), "bad").unwrap();
-    let error = bounded(TokioRuntime, async move {
+    let error = bounded(RuntimeKind::Tokio, async move {
+        let rt = port_tokio::runtime();
         let listener = port_tokio::Listener::bind(
+            &rt,
             "127.0.0.1:0",
             port_core::ServerConfig::new(Config::default(), server_key),
         )
@@ -162,7 +157,7 @@ fn a_rejected_token_is_one_clear_message() {
                 let _ = incoming.reject(port_core::Status::Application(4242));
             }
         });
-        match Client::connect(TokioRuntime, &setup, &addr).await {
+        match Client::connect(&rt, &setup, &addr).await {
             Ok(_) => panic!("the server rejects every token"),
             Err(e) => e,
         }
@@ -187,27 +182,35 @@ fn setups_refuse_a_port_stack_without_keys() {
 
 #[test]
 fn the_demo_runs_on_every_runtime_and_its_numbers_add_up() {
-    fn demo<R: Runtime>(runtime: R) {
+    fn demo(kind: RuntimeKind) {
         let mut out = Vec::new();
-        let totals = bounded(runtime, async {
+        let totals = bounded(kind, async {
             let mut sink: Vec<u8> = Vec::new();
-            let totals = echo::demo::run(runtime, &mut sink).await.unwrap();
+            let totals = port_echo::demo::run(kind, &mut sink).await.unwrap();
             out = sink;
             totals
         });
         let text = String::from_utf8(out).unwrap();
-        let frames = (echo::demo::STACKS.len() * echo::demo::MESSAGES.len()) as u64;
-        let payload: usize = echo::demo::MESSAGES.iter().map(|m| m.len()).sum();
-        assert_eq!(totals.payload, (payload * echo::demo::STACKS.len()) as u64);
+        let frames = (port_echo::demo::STACKS.len() * port_echo::demo::MESSAGES.len()) as u64;
+        let payload: usize = port_echo::demo::MESSAGES.iter().map(|m| m.len()).sum();
+        assert_eq!(
+            totals.payload,
+            (payload * port_echo::demo::STACKS.len()) as u64
+        );
         assert_eq!(
             totals.wire,
-            totals.payload + frames * echo::demo::FRAME_OVERHEAD as u64 + totals.padding,
+            totals.payload + frames * port_echo::demo::FRAME_OVERHEAD as u64 + totals.padding,
             "{text}"
         );
-        assert!(text.contains(runtime.name()), "{text}");
+        // What the driver counted at the sockets: the clients wrote their INITs and TERMs
+        // besides their data frames; the servers at least echoed every payload in a frame.
+        assert!(totals.client_written > totals.wire, "{text}");
+        let echoed = totals.payload + frames * port_echo::demo::FRAME_OVERHEAD as u64;
+        assert!(totals.server_written > echoed, "{text}");
+        assert!(text.contains(kind.name()), "{text}");
         assert!(!text.contains("DIFFERENT"), "{text}");
     }
-    demo(TokioRuntime);
-    demo(SmolRuntime::default());
-    demo(AsyncStdRuntime::default());
+    for kind in RuntimeKind::ALL {
+        demo(kind);
+    }
 }

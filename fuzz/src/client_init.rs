@@ -23,6 +23,7 @@
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use port_core::Session;
 use port_core::{
     CLIENT_PREFIX_LEN, ClientConfig, CloseReason, Config, Connection, Error, Event, InitRefusal,
     MAX_TOKEN_LEN, ServerConfig, Status,
@@ -174,7 +175,7 @@ pub fn run(data: &[u8]) {
     }
 
     if flags & 8 != 0 {
-        server.handle_transport_end(start);
+        server.handle_link_end(start, None);
         seen.events(&mut server, None);
         seen.transmits(&mut server, start);
         if !seen.authenticated {

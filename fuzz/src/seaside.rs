@@ -18,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey};
 use port_core::{CloseReason, Config, Event, InitRefusal};
 use rand_chacha::ChaCha20Rng;
@@ -105,7 +106,7 @@ fn fresh_listener(now: Instant, bytes: &[u8], chunk: usize) {
     if complete {
         return;
     }
-    server.handle_transport_end(now);
+    server.handle_link_end(now, None);
     assert_eq!(
         server.close_reason(),
         None,
@@ -130,15 +131,13 @@ fn client_answer(now: Instant, bytes: &[u8], chunk: usize) {
     feed(&mut client, now, bytes, chunk);
     let events = drain(&mut client);
     assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, Event::Redirect { .. } | Event::Connected { .. })),
+        client.redirect().is_none() && !events.iter().any(|e| matches!(e, Event::Connected { .. })),
         "random bytes moved the client on: {events:?}"
     );
     if bytes.len() >= 46 {
         assert!(client.is_closed(), "a bad server INIT left the client open");
     }
-    client.handle_transport_end(now);
+    client.handle_link_end(now, None);
     assert!(client.is_closed());
     assert!(closes(&events) + closes(&drain(&mut client)) == 1);
     assert!(client.poll_transmit(now).is_none());
@@ -154,8 +153,8 @@ fn open_session(now: Instant, bytes: &[u8], chunk: usize, listener: bool) {
     ));
     server.accept(40_000).expect("accept");
     client.handle_input(now, &server.poll_transmit(now).expect("server INIT"));
-    client.handle_redirected(now);
-    server.handle_redirected(now);
+    client.handle_link_up(now, port_core::Link::STREAM);
+    server.handle_link_up(now, port_core::Link::STREAM);
     drain(&mut client);
     drain(&mut server);
     let target = if listener { &mut server } else { &mut client };

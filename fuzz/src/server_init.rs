@@ -21,6 +21,7 @@
 
 use std::time::{Duration, Instant};
 
+use port_core::Session;
 use port_core::{CloseReason, Connection, Event, ProtocolError, SERVER_PREFIX_LEN, Status};
 
 use crate::setup::{
@@ -152,7 +153,7 @@ pub fn run(data: &[u8]) {
 
     if flags & 8 != 0 {
         let was_open = seen.closed.is_none();
-        client.handle_transport_end(start);
+        client.handle_link_end(start, None);
         seen.events(&mut client);
         if was_open {
             assert_eq!(seen.closed, Some(CloseReason::TransportClosed));

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use port_core::Session;
 use port_core::frame::HEADER_WIRE_LEN;
 use port_core::{
     ClientConfig, Config, Connection, Event, MAX_PADDING, MAX_TOKEN_LEN, Padding, Seed,

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
+use port_core::Session;
 use port_core::{
     ClientConfig, CloseReason, Config, Connection, Error, Event, InitRefusal, MAX_TOKEN_LEN,
     ServerConfig, Status,
@@ -426,12 +427,12 @@ impl Sim {
                     Dir::ClientToServer if !self.c2s_ended => {
                         self.c2s_ended = true;
                         self.c2s.clear();
-                        self.server.handle_transport_end(now);
+                        self.server.handle_link_end(now, None);
                     }
                     Dir::ServerToClient if !self.s2c_ended => {
                         self.s2c_ended = true;
                         self.s2c.clear();
-                        self.client.handle_transport_end(now);
+                        self.client.handle_link_end(now, None);
                     }
                     _ => {}
                 }

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use port_core::Session;
 use port_core::{ClientConfig, Config, Connection, Event, ServerConfig, ServerKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -61,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("    client event: {}", describe(&event));
             match event {
                 Event::Connected { .. } | Event::Data(_) if next < greetings.len() => {
-                    client.send(greetings[next])?;
+                    client.send(greetings[next].into())?;
                     next += 1;
                 }
                 Event::Data(_) => client.close(),

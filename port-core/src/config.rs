@@ -1,16 +1,19 @@
 //! Protocol configuration: every tunable knob of PORT, validated.
 //!
 //! A [`Config`] can only be obtained in a validated state: through
-//! [`Config::default`], [`ConfigBuilder::build`], [`Config::from_vars`] or
-//! [`Config::from_env`]. Each knob can be set from a `PORT_*` environment
-//! variable; the table of variables, defaults and accepted ranges is given on
-//! the getters of [`Config`].
+//! [`Config::default`], [`ConfigBuilder::build`] or [`Config::from_vars`]. Each
+//! knob can be set from a `PORT_*` variable; the table of variables, defaults
+//! and accepted ranges is given on the getters of [`Config`]. This crate never
+//! reads the process environment: a program passes it in
+//! (`Config::from_vars(std::env::vars_os())`), a library passes whatever it
+//! holds.
 //!
 //! Durations given as text are numbers of seconds: decimal digits with an
 //! optional fractional part (`32`, `0.5`, `1.25`). Integers are decimal digits
 //! only. Surrounding whitespace is ignored.
 
 use std::error::Error;
+use std::ffi::OsStr;
 use std::fmt;
 use std::time::Duration;
 
@@ -292,7 +295,7 @@ fn parse_uint(s: &str) -> Option<u64> {
 /// All protocol knobs, validated.
 ///
 /// Obtain one with [`Config::default`], [`Config::builder`],
-/// [`Config::from_vars`] or [`Config::from_env`]; every constructor checks
+/// [`Config::from_vars`]; every constructor checks
 /// the ranges and orderings documented on the getters, so a `Config` is
 /// always valid.
 #[derive(Clone, Debug, PartialEq)]
@@ -353,31 +356,43 @@ impl Config {
     /// variables.
     ///
     /// Starts from the defaults and applies every recognised `PORT_*`
-    /// variable (see the getters for names and accepted values), then
-    /// validates the result. Names that are not recognised are ignored, even
-    /// those starting with `PORT_`, since other programs may use the prefix.
-    /// Values are trimmed of surrounding whitespace. If a name occurs more
-    /// than once, the last occurrence wins.
+    /// variable of `vars` (see the getters for names and accepted values),
+    /// then validates the result. Names that are not recognised are ignored,
+    /// even those starting with `PORT_`, since other programs may use the
+    /// prefix; so are names that are not valid UTF-8. Values are trimmed of
+    /// surrounding whitespace. If a name occurs more than once, the last
+    /// occurrence wins.
     ///
     /// This function only looks at `vars`; it does not read the environment.
+    /// A program hands it the environment with
+    /// `Config::from_vars(std::env::vars_os())`.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] if a value is malformed or out of range
-    /// (naming the variable and showing the value as given), or
+    /// [`ConfigError::Invalid`] if a value is malformed, out of range or not
+    /// valid UTF-8 (naming the variable and showing the value as given), or
     /// [`ConfigError::Order`] if two settings are in the wrong order.
     pub fn from_vars<I, K, V>(vars: I) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
     {
         let mut raw: [Option<String>; Setting::ALL.len()] = Default::default();
         for (name, value) in vars {
-            if let Some(setting) = Setting::from_var(name.as_ref())
-                && let Some(slot) = raw.get_mut(setting as usize)
-            {
-                *slot = Some(value.as_ref().to_owned());
+            let Some(setting) = name.as_ref().to_str().and_then(Setting::from_var) else {
+                continue;
+            };
+            let value = value.as_ref();
+            let Some(text) = value.to_str() else {
+                return Err(ConfigError::Invalid {
+                    name: setting.label(),
+                    value: value.to_string_lossy().into_owned(),
+                    expected: "valid UTF-8 text".to_owned(),
+                });
+            };
+            if let Some(slot) = raw.get_mut(setting as usize) {
+                *slot = Some(text.to_owned());
             }
         }
         let mut builder = ConfigBuilder::default();
@@ -394,39 +409,6 @@ impl Config {
     /// tell a misspelt name from a real one.
     pub fn variables() -> impl Iterator<Item = &'static str> {
         Setting::ALL.into_iter().map(Setting::var)
-    }
-
-    /// Builds a configuration from the process environment.
-    ///
-    /// Equivalent to [`Config::from_vars`] over the environment variables.
-    /// Variables whose name or value is not valid UTF-8 are skipped, unless
-    /// the name is one of the recognised `PORT_*` variables.
-    ///
-    /// # Errors
-    ///
-    /// As [`Config::from_vars`]; also [`ConfigError::Invalid`] if a recognised
-    /// `PORT_*` variable has a value that is not valid UTF-8.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let mut vars = Vec::new();
-        for (name, value) in std::env::vars_os() {
-            let Some(name) = name.to_str() else {
-                continue;
-            };
-            let Some(setting) = Setting::from_var(name) else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => vars.push((setting.var(), value)),
-                Err(value) => {
-                    return Err(ConfigError::Invalid {
-                        name: setting.label(),
-                        value: value.to_string_lossy().into_owned(),
-                        expected: "valid UTF-8 text".to_owned(),
-                    });
-                }
-            }
-        }
-        Config::from_vars(vars)
     }
 
     /// Timeout of the whole handshake. Variable `PORT_TIMEOUT`, default 32 s;
@@ -1309,13 +1291,19 @@ mod tests {
     }
 
     #[test]
-    fn from_env_reads_defaults_or_port_vars() {
-        // The test environment normally has no PORT_* variables; either way
-        // this must not panic and must agree with from_vars.
-        let vars: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        assert_eq!(Config::from_env(), Config::from_vars(vars));
+    fn from_vars_takes_the_environment_as_it_is() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+
+        let bad = OsString::from_vec(vec![b'1', 0xff]);
+        let vars = vec![
+            (OsString::from_vec(vec![0xfe]), OsString::from("ignored")),
+            (OsString::from("PORT_MAX_RETRIES"), OsString::from("4")),
+        ];
+        assert_eq!(Config::from_vars(vars).unwrap().max_retries(), 4);
+        let err = Config::from_vars([("PORT_MAX_RETRIES", bad)]).unwrap_err();
+        assert!(err.to_string().contains("PORT_MAX_RETRIES"), "{err}");
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 
     #[test]

@@ -21,12 +21,9 @@ use crate::handshake::{
 };
 use crate::keepalive::Keepalive;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
-use crate::record::{MessageKind, MessageLog, MessageRecord};
+use crate::record::{MessageKind, MessageRecord, RecordSink};
 use crate::replay::Refusal;
-
-/// The 32 bytes from which a connection draws all of its randomness (keys, salts, padding,
-/// timers). Give each connection a fresh seed from a CSPRNG; tests use fixed seeds.
-pub type Seed = [u8; 32];
+use crate::session::{Seed, Session};
 
 /// Counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,8 +126,8 @@ pub struct Connection {
     stats: Stats,
     /// When buffers that data grew are next checked for release (see `BUFFER_LINGER`).
     release_at: Option<Instant>,
-    /// The record of sent messages, when asked for (see `record_messages`).
-    log: Option<Box<MessageLog>>,
+    /// Where records of sent messages go, when asked for (see `record_to`).
+    sink: Option<Box<dyn RecordSink>>,
     /// Client: the INIT's token and padding lengths, for a record started after it was built.
     init_sizes: (u16, u16),
 }
@@ -224,7 +221,7 @@ impl Connection {
             user_id: None,
             stats: Stats::default(),
             release_at: None,
-            log: None,
+            sink: None,
             init_sizes: (0, 0),
         }
     }
@@ -244,24 +241,6 @@ impl Connection {
         matches!(self.state, State::Open)
     }
 
-    /// True once this side's direction ended and its TERM (or the final bytes of a failed or
-    /// refused connection) was handed out by `poll_transmit`. Keepalive frames may still
-    /// follow a TERM; only [`is_closed`](Self::is_closed) means nothing at all will.
-    pub fn is_send_closed(&self) -> bool {
-        self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
-    }
-
-    /// True once the peer's TERM arrived: no more messages will come.
-    pub fn is_peer_finished(&self) -> bool {
-        self.peer_term
-    }
-
-    /// True when the connection is over and every byte it produced was handed out: the
-    /// caller can close the socket.
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed) && self.tx.is_empty()
-    }
-
     /// The reason the connection closed, once it has (sticky).
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.events.close_reason()
@@ -277,12 +256,6 @@ impl Connection {
         self.keepalive.rtt().srtt()
     }
 
-    /// Bytes accepted by `send` (or sealed) but not yet handed out by `poll_transmit`; use it
-    /// to apply backpressure.
-    pub fn send_buffered(&self) -> usize {
-        self.queue.bytes + self.tx.len()
-    }
-
     /// Bytes of an incomplete frame (or INIT) held until the rest arrives. Never more than
     /// [`max_receive_buffered`](Self::max_receive_buffered).
     pub fn receive_buffered(&self) -> usize {
@@ -291,7 +264,7 @@ impl Connection {
 
     /// Heap bytes reserved by the connection's own buffers (receive and reassembly, transmit, the
     /// send and event queues), used or not. Data grows them and they are reused while it
-    /// flows; about a second after it stops, a timer ([`poll_timeout`](Self::poll_timeout))
+    /// flows; about a second after it stops, a timer ([`poll_timeout`](Session::poll_timeout))
     /// gives back every empty one, so an idle connection reports 0. Messages already handed
     /// to the application are not counted.
     pub fn buffer_capacity(&self) -> usize {
@@ -311,11 +284,6 @@ impl Connection {
             + crate::frame::BODY_TAG_LEN
     }
 
-    /// The largest message `send` accepts now: both sides' limits once connected.
-    pub fn max_message(&self) -> usize {
-        self.send_message
-    }
-
     /// Counters.
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats;
@@ -329,102 +297,17 @@ impl Connection {
         &self.config
     }
 
-    // ----- application calls --------------------------------------------------------------
-
-    /// Queues one message; it arrives as one [`Event::Data`] with the same bytes. Messages
-    /// larger than the frame payload limit are split into several frames and reassembled;
-    /// messages larger than [`max_message`](Self::max_message) are refused.
-    pub fn send(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        match self.state {
-            State::Open if self.term_queued => return Err(Error::Closing),
-            State::Open => {}
-            State::Closed => return Err(self.closed_error()),
-            _ => return Err(Error::NotConnected),
-        }
-        let data = data.into();
-        if data.len() > self.send_message {
-            return Err(Error::MessageTooLarge {
-                len: data.len(),
-                max: self.send_message,
-            });
-        }
-        self.stats.messages_sent += 1;
-        self.queue.push(data);
-        Ok(())
-    }
-
-    /// Server: accepts the authenticated client with `user_id`; queues the server INIT and
-    /// reports [`Event::Connected`].
-    pub fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        let responder = self.take_decision()?;
-        let client_first = self.draw_next_in();
-        let own_first = self.draw_next_in();
-        self.queue_server_init(&responder, Status::Success, user_id, client_first);
-        self.state = State::Open;
-        self.user_id = Some(user_id);
-        self.keepalive.start(self.last_now, own_first);
-        self.events.push(Event::Connected { user_id });
-        Ok(())
-    }
-
-    /// Server: rejects the authenticated client with a failure `status`; the server INIT
-    /// carrying it is queued and the connection closes with [`CloseReason::Rejected`].
-    pub fn reject(&mut self, status: Status) -> Result<(), Error> {
-        if status == Status::Success {
-            return Err(Error::RejectWithSuccess);
-        }
-        let responder = self.take_decision()?;
-        self.queue_server_init(&responder, status, 0, Duration::ZERO);
-        self.finish(CloseReason::Rejected(status));
-        Ok(())
-    }
-
-    /// Ends this side's sending, gracefully: queued messages go out, then TERM. Like a TCP
-    /// half-close, messages from the peer keep arriving until its own TERM
-    /// ([`Event::Finished`]); the connection reports `Closed` once both directions ended.
-    /// Before the handshake completed it closes at once, sending nothing more. Calling it
-    /// again does nothing.
-    pub fn close(&mut self) {
-        match self.state {
-            State::Open => self.term_queued = true,
-            State::Closed => {}
-            _ => self.fail(CloseReason::Local),
-        }
-    }
-
-    // ----- I/O -----------------------------------------------------------------------------
-
-    /// The byte stream from the peer ended (TCP FIN or reset) at `now`. An established
-    /// connection (or a client in its handshake) closes with
-    /// [`CloseReason::TransportClosed`] unless the peer's TERM came first. A server that has
-    /// not authenticated its client ignores it and keeps its drain deadline, so that a FIN
-    /// tells a prober nothing.
-    pub fn handle_transport_end(&mut self, now: Instant) {
-        self.last_now = now;
-        match self.state {
-            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {}
-            State::Closed => {}
-            _ => self.fail(CloseReason::TransportClosed),
-        }
-    }
-
-    /// Starts (or stops and discards) a record of the messages this connection sends, for
-    /// tools that label captured packets: see [`MessageRecord`]. Off by default, and then free.
-    /// A client's INIT is built with the connection; it is recorded too when the record starts
-    /// before the first [`poll_transmit`](Self::poll_transmit).
-    pub fn record_messages(&mut self, on: bool) {
-        if !on {
-            self.log = None;
-            return;
-        }
-        if self.log.is_some() {
-            return;
-        }
-        self.log = Some(Box::default());
+    /// Sends a record of every message this connection seals from now on to `sink`, for tools
+    /// that label captured packets (see [`MessageRecord`]); `None` stops it. Off by default,
+    /// and then free. A client's INIT is built with the connection; it is recorded too when
+    /// the record starts before the first [`poll_transmit`](Session::poll_transmit).
+    pub fn record_to(&mut self, sink: Option<Box<dyn RecordSink>>) {
+        let starting = self.sink.is_none();
+        self.sink = sink;
         let unsent_init = matches!(self.state, State::ClientAwaitPrefix { .. })
             && self.stats.bytes_sent == 0
             && !self.tx.is_empty();
-        if unsent_init {
+        if starting && unsent_init {
             let (token, pad) = self.init_sizes;
             let (wire, at) = (self.tx.len(), self.last_now);
             self.note(
@@ -435,121 +318,6 @@ impl Connection {
                 at,
             );
         }
-    }
-
-    /// Takes the messages recorded since the last call, oldest first (empty when not
-    /// recording). Messages dropped because the record was full are counted in
-    /// [`records_lost`](Self::records_lost).
-    pub fn drain_records(&mut self) -> Vec<MessageRecord> {
-        self.log.as_mut().map(|log| log.drain()).unwrap_or_default()
-    }
-
-    /// Messages dropped from a full record (it keeps [`MessageLog::CAPACITY`] undrained).
-    pub fn records_lost(&self) -> u64 {
-        self.log.as_ref().map_or(0, |log| log.lost())
-    }
-
-    /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
-    /// bytes, the outcome shows in events and in `poll_transmit`.
-    pub fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
-        self.last_now = now;
-        self.stats.bytes_received += data.len() as u64;
-        while !data.is_empty() {
-            let Some(need) = self.bytes_needed() else {
-                return;
-            };
-            if matches!(self.state, State::Open) {
-                // Frames are opened where they were read, and the payloads of a fragmented
-                // message are gathered there too: no copy between the input and the message.
-                if self.rx.fill_in_place(&mut data, need) {
-                    self.on_frame_unit(now);
-                }
-            } else if let Some(unit) = self.rx.fill(&mut data, need) {
-                self.on_unit(now, unit);
-            }
-        }
-    }
-
-    /// Bytes to write to the TCP stream, if any. Call until it returns `None`.
-    #[must_use]
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.last_now = now;
-        let mut data = false;
-        if matches!(self.state, State::Open) {
-            data = self.build_frames(now);
-        }
-        if self.tx.is_empty() {
-            return None;
-        }
-        self.stats.bytes_sent += self.tx.len() as u64;
-        if data {
-            self.arm_release();
-            // The split keeps the allocation for the next frames: once the caller drops these
-            // bytes, the buffer is reused in place, with no allocation per frame.
-            Some(self.tx.split().freeze())
-        } else {
-            // INITs, keepalives and TERM: hand the whole buffer over, so that an idle
-            // connection pins no transmit allocation.
-            Some(mem::take(&mut self.tx).freeze())
-        }
-    }
-
-    /// The next event, if any.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
-    }
-
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.state {
-            State::ClientAwaitPrefix { deadline, .. }
-            | State::ClientAwaitBody { deadline, .. }
-            | State::ServerDecide { deadline, .. } => Some(*deadline),
-            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
-                Some(self.drain_deadline)
-            }
-            State::Open => match (self.keepalive.poll_timeout(), self.release_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            State::Closed => None,
-        }
-    }
-
-    /// Fires whatever is due at `now`. Calling it early, late or twice is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = now;
-        match &self.state {
-            State::ClientAwaitPrefix { deadline, .. }
-            | State::ClientAwaitBody { deadline, .. }
-            | State::ServerDecide { deadline, .. } => {
-                if now >= *deadline {
-                    self.fail(CloseReason::HandshakeTimeout);
-                }
-            }
-            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } => {
-                if now >= self.drain_deadline {
-                    self.fail(CloseReason::HandshakeTimeout);
-                }
-            }
-            State::Draining { refusal } => {
-                if now >= self.drain_deadline {
-                    self.fail(CloseReason::Refused(*refusal));
-                }
-            }
-            State::Open => {
-                if self.keepalive.handle_timeout(now, &self.config).is_err() {
-                    self.fail(CloseReason::KeepaliveTimeout);
-                }
-            }
-            State::Closed => {}
-        }
-        if self.release_at.is_some_and(|at| now >= at) {
-            self.release_at = None;
-        }
-        self.release_idle_buffers();
     }
 
     /// Data moved: make sure a release check is due within `BUFFER_LINGER`.
@@ -855,7 +623,7 @@ impl Connection {
                 return data;
             }
             self.stats.frames_sent += 1;
-            if self.log.is_some() {
+            if self.sink.is_some() {
                 let kind = if header.has(FLAG_TERM) {
                     MessageKind::Term
                 } else if header.has(FLAG_DATA) {
@@ -911,8 +679,8 @@ impl Connection {
         wire: usize,
         at: Instant,
     ) {
-        if let Some(log) = self.log.as_mut() {
-            log.push(MessageRecord {
+        if let Some(sink) = self.sink.as_mut() {
+            sink.record(MessageRecord {
                 kind,
                 payload,
                 padding,
@@ -992,6 +760,213 @@ impl Connection {
             self.config.min_next_in(),
             self.config.max_next_in(),
         )
+    }
+}
+
+impl Session for Connection {
+    /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
+    /// bytes, the outcome shows in events and in `poll_transmit`.
+    fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
+        self.last_now = now;
+        self.stats.bytes_received += data.len() as u64;
+        while !data.is_empty() {
+            let Some(need) = self.bytes_needed() else {
+                return;
+            };
+            if matches!(self.state, State::Open) {
+                // Frames are opened where they were read, and the payloads of a fragmented
+                // message are gathered there too: no copy between the input and the message.
+                if self.rx.fill_in_place(&mut data, need) {
+                    self.on_frame_unit(now);
+                }
+            } else if let Some(unit) = self.rx.fill(&mut data, need) {
+                self.on_unit(now, unit);
+            }
+        }
+    }
+
+    /// The byte stream from the peer ended (TCP FIN or reset; the reason does not matter to
+    /// PORT). An established connection (or a client in its handshake) closes with
+    /// [`CloseReason::TransportClosed`] unless the peer's TERM came first. A server that has
+    /// not authenticated its client ignores it and keeps its drain deadline, so that a FIN
+    /// tells a prober nothing.
+    fn handle_link_end(&mut self, now: Instant, _reason: Option<CloseReason>) {
+        self.last_now = now;
+        match self.state {
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {}
+            State::Closed => {}
+            _ => self.fail(CloseReason::TransportClosed),
+        }
+    }
+
+    /// Bytes to write to the TCP stream, if any. Call until it returns `None`.
+    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.last_now = now;
+        let mut data = false;
+        if matches!(self.state, State::Open) {
+            data = self.build_frames(now);
+        }
+        if self.tx.is_empty() {
+            return None;
+        }
+        self.stats.bytes_sent += self.tx.len() as u64;
+        if data {
+            self.arm_release();
+            // The split keeps the allocation for the next frames: once the caller drops these
+            // bytes, the buffer is reused in place, with no allocation per frame.
+            Some(self.tx.split().freeze())
+        } else {
+            // INITs, keepalives and TERM: hand the whole buffer over, so that an idle
+            // connection pins no transmit allocation.
+            Some(mem::take(&mut self.tx).freeze())
+        }
+    }
+
+    /// Keepalive frames may follow a TERM: only a closed connection is done sending.
+    fn is_send_finished(&self) -> bool {
+        self.is_closed()
+    }
+
+    /// Queues one message; it arrives as one [`Event::Data`] with the same bytes. Messages
+    /// larger than the frame payload limit are split into several frames and reassembled;
+    /// messages larger than [`max_message`](Session::max_message) are refused.
+    fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        match self.state {
+            State::Open if self.term_queued => return Err(Error::Closing),
+            State::Open => {}
+            State::Closed => return Err(self.closed_error()),
+            _ => return Err(Error::NotConnected),
+        }
+        if data.len() > self.send_message {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: self.send_message,
+            });
+        }
+        self.stats.messages_sent += 1;
+        self.queue.push(data);
+        Ok(())
+    }
+
+    /// Ends this side's sending, gracefully: queued messages go out, then TERM. Like a TCP
+    /// half-close, messages from the peer keep arriving until its own TERM
+    /// ([`Event::Finished`]); the connection reports `Closed` once both directions ended.
+    /// Before the handshake completed it closes at once, sending nothing more. Calling it
+    /// again does nothing.
+    fn close(&mut self) {
+        match self.state {
+            State::Open => self.term_queued = true,
+            State::Closed => {}
+            _ => self.fail(CloseReason::Local),
+        }
+    }
+
+    /// Server: accepts the authenticated client with `user_id`; queues the server INIT and
+    /// reports [`Event::Connected`].
+    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
+        let responder = self.take_decision()?;
+        let client_first = self.draw_next_in();
+        let own_first = self.draw_next_in();
+        self.queue_server_init(&responder, Status::Success, user_id, client_first);
+        self.state = State::Open;
+        self.user_id = Some(user_id);
+        self.keepalive.start(self.last_now, own_first);
+        self.events.push(Event::Connected { user_id });
+        Ok(())
+    }
+
+    /// Server: rejects the authenticated client with a failure `status`; the server INIT
+    /// carrying it is queued and the connection closes with [`CloseReason::Rejected`].
+    fn reject(&mut self, status: Status) -> Result<(), Error> {
+        if status == Status::Success {
+            return Err(Error::RejectWithSuccess);
+        }
+        let responder = self.take_decision()?;
+        self.queue_server_init(&responder, status, 0, Duration::ZERO);
+        self.finish(CloseReason::Rejected(status));
+        Ok(())
+    }
+
+    /// Bytes accepted by `send` (or sealed) but not yet handed out by `poll_transmit`.
+    fn send_buffered(&self) -> usize {
+        self.queue.bytes + self.tx.len()
+    }
+
+    /// The largest message `send` accepts now: both sides' limits once connected.
+    fn max_message(&self) -> usize {
+        self.send_message
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// True once this side's direction ended and its TERM (or the final bytes of a failed or
+    /// refused connection) was handed out by `poll_transmit`. Keepalive frames may still
+    /// follow a TERM; only [`is_closed`](Session::is_closed) means nothing at all will.
+    fn is_send_closed(&self) -> bool {
+        self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
+    }
+
+    /// True once the peer's TERM arrived: no more messages will come.
+    fn is_peer_finished(&self) -> bool {
+        self.peer_term
+    }
+
+    /// True when the connection is over and every byte it produced was handed out: the
+    /// caller can close the socket.
+    fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed) && self.tx.is_empty()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::ClientAwaitPrefix { deadline, .. }
+            | State::ClientAwaitBody { deadline, .. }
+            | State::ServerDecide { deadline, .. } => Some(*deadline),
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
+                Some(self.drain_deadline)
+            }
+            State::Open => match (self.keepalive.poll_timeout(), self.release_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            State::Closed => None,
+        }
+    }
+
+    /// Fires whatever is due at `now`. Calling it early, late or twice is harmless.
+    fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        match &self.state {
+            State::ClientAwaitPrefix { deadline, .. }
+            | State::ClientAwaitBody { deadline, .. }
+            | State::ServerDecide { deadline, .. } => {
+                if now >= *deadline {
+                    self.fail(CloseReason::HandshakeTimeout);
+                }
+            }
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } => {
+                if now >= self.drain_deadline {
+                    self.fail(CloseReason::HandshakeTimeout);
+                }
+            }
+            State::Draining { refusal } => {
+                if now >= self.drain_deadline {
+                    self.fail(CloseReason::Refused(*refusal));
+                }
+            }
+            State::Open => {
+                if self.keepalive.handle_timeout(now, &self.config).is_err() {
+                    self.fail(CloseReason::KeepaliveTimeout);
+                }
+            }
+            State::Closed => {}
+        }
+        if self.release_at.is_some_and(|at| now >= at) {
+            self.release_at = None;
+        }
+        self.release_idle_buffers();
     }
 }
 

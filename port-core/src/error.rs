@@ -191,6 +191,9 @@ pub enum CloseReason {
     Protocol(ProtocolError),
     /// The transport under the connection ended without the peer's TERM.
     TransportClosed,
+    /// Inside a stack, a layer refused what the layer above it handed down (a message would
+    /// have been lost), so the stack ended rather than lose it silently.
+    LayerRefused,
 }
 
 impl CloseReason {
@@ -211,6 +214,9 @@ impl fmt::Display for CloseReason {
             CloseReason::Refused(r) => write!(f, "refused: {r}"),
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
             CloseReason::TransportClosed => f.write_str("the transport ended without TERM"),
+            CloseReason::LayerRefused => {
+                f.write_str("a layer of the stack refused a message from the layer above")
+            }
         }
     }
 }

@@ -4,13 +4,13 @@ use bytes::Bytes;
 
 use crate::error::CloseReason;
 
-/// An event from [`Connection::poll_event`](crate::Connection::poll_event).
+/// An event from [`Session::poll_event`](crate::Session::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// Server only: a client INIT authenticated, is fresh and not a replay. The application
-    /// decides with [`accept`](crate::Connection::accept) or
-    /// [`reject`](crate::Connection::reject) within the handshake timeout.
+    /// decides with [`accept`](crate::Session::accept) or
+    /// [`reject`](crate::Session::reject) within the handshake timeout.
     Authenticate {
         /// The opaque token from the client INIT.
         token: Bytes,
@@ -22,23 +22,13 @@ pub enum Event {
         /// The user id the server assigned.
         user_id: u32,
     },
-    /// Seaside profile only: the session continues on a second TCP connection. A client opens
-    /// it to the same host at `port`; a server accepts it on its per-user socket, which
-    /// listens on `port`, from the client's address only. Either way the driver then calls
-    /// [`Session::handle_redirected`](crate::Session::handle_redirected) (before the
-    /// session's deadline, which bounds the connect or the accept), feeds the session only
-    /// from the new connection and writes its output only there. PORT/1 never emits it.
-    Redirect {
-        /// The TCP port of the second connection (also the user id).
-        port: u16,
-    },
     /// One complete application message, boundaries kept.
     Data(Bytes),
     /// The peer sent TERM: it will send no more messages (end of stream). This side may still
-    /// send until it calls [`close`](crate::Connection::close); `Closed` follows once both
+    /// send until it calls [`close`](crate::Session::close); `Closed` follows once both
     /// directions ended.
     Finished,
     /// The connection ended. Emitted exactly once; bytes still returned by
-    /// [`poll_transmit`](crate::Connection::poll_transmit) afterwards should still be written.
+    /// [`poll_transmit`](crate::Session::poll_transmit) afterwards should still be written.
     Closed(CloseReason),
 }

@@ -2,32 +2,36 @@
 //!
 //! PORT is an obfuscated, encrypted, message-oriented transport over TCP. This crate holds all
 //! of the protocol and none of the I/O: no sockets, no clock, no global randomness. A
-//! [`Connection`] is driven through explicit calls, and the caller owns the socket, the clock
-//! and the entropy:
+//! [`Connection`] is driven through the calls of the [`Session`] trait, and the caller owns
+//! the socket, the clock and the entropy:
 //!
 //! | call | what it does |
 //! |---|---|
-//! | [`Connection::handle_input`] | feed bytes read from TCP, in any chunking |
-//! | [`Connection::poll_transmit`] | take bytes to write to TCP |
-//! | [`Connection::poll_event`] | take [`Event`]s: `Authenticate`, `Connected`, `Data`, `Closed` |
-//! | [`Connection::poll_timeout`] | the one earliest deadline |
-//! | [`Connection::handle_timeout`] | fire what is due (early or repeated calls are harmless) |
-//! | [`Connection::send`], [`Connection::close`] | application messages, graceful close |
-//! | [`Connection::accept`], [`Connection::reject`] | the server's decision on a token |
+//! | [`Session::handle_input`] | feed bytes read from TCP, in any chunking |
+//! | [`Session::poll_transmit`] | take bytes to write to TCP |
+//! | [`Session::poll_event`] | take [`Event`]s: `Authenticate`, `Connected`, `Data`, `Finished`, `Closed` |
+//! | [`Session::poll_timeout`] | the one earliest deadline |
+//! | [`Session::handle_timeout`] | fire what is due (early or repeated calls are harmless) |
+//! | [`Session::send`], [`Session::close`] | application messages, graceful close |
+//! | [`Session::accept`], [`Session::reject`] | the server's decision on a token |
+//! | [`Session::handle_link_end`] | the TCP stream ended |
+//!
+//! The same trait is what the drivers run and what a layer of a stack is, so a PORT
+//! connection, a seaside session and a whole stack of layers are driven alike.
 //!
 //! ## The drive loop
 //!
 //! After every input or timeout, drain in this order: **transmits** (write them out), then
 //! **events** (they may call `send`, `accept`, `close`, which queue more transmits, so loop),
 //! then read **`poll_timeout`** and sleep until it or until the socket is readable. Once
-//! [`Connection::is_closed`] is true, close the socket.
+//! [`Session::is_closed`] is true, close the socket.
 //!
 //! This example runs a client and a server against each other in memory, on a virtual clock:
 //!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use port_core::{
-//!     ClientConfig, Config, Connection, Event, ServerConfig, ServerKey, Status,
+//!     ClientConfig, Config, Connection, Event, ServerConfig, ServerKey, Session, Status,
 //! };
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
@@ -42,7 +46,7 @@
 //! let unix = Duration::from_secs(1_800_000_000);
 //! let mut client = Connection::client(&client_setup, start, unix, [1; 32]);
 //! let mut server = Connection::server(&server_setup, start, unix, [2; 32]);
-//! client.send("too early").unwrap_err(); // NotConnected: the handshake comes first
+//! client.send("too early".into()).unwrap_err(); // NotConnected: the handshake comes first
 //!
 //! let mut now = start;
 //! let mut echoed = Vec::new();
@@ -71,7 +75,7 @@
 //!         match event {
 //!             Event::Connected { user_id } => {
 //!                 assert_eq!(user_id, 7);
-//!                 client.send("hello")?;
+//!                 client.send("hello".into())?;
 //!             }
 //!             Event::Data(message) => {
 //!                 echoed.push(message);
@@ -102,7 +106,11 @@
 //! - [`Config`]: every knob, validated, from a builder or from `PORT_*` variables.
 //! - [`ClientConfig`] / [`ServerConfig`]: per-endpoint setup (the server's holds the replay
 //!   filter shared by its connections).
+//! - [`Session`]: the one session interface drivers run and stacks are made of; [`Start`] is
+//!   what a new session is made from (the moment, the wall clock, entropy), and
+//!   [`Redirect`] the hook of sessions that move to a second TCP connection.
 //! - [`frame`]: the frame codec on its own, for tools, fuzzing and benchmarks.
+//! - [`record`]: an opt-in record of the messages a connection sends, for packet labelling.
 //! - [`seaside`]: a second wire profile, byte-compatible with the PORT of upstream SeasideVPN
 //!   deployments, on the same machinery; PORT/1 stays the default.
 //!
@@ -129,10 +137,10 @@ mod x25519;
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,
 };
-pub use connection::{Connection, Seed, Stats};
+pub use connection::{Connection, Stats};
 pub use endpoint::{ClientConfig, ServerConfig};
 pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 pub use event::Event;
 pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
-pub use session::Session;
+pub use session::{Link, Redirect, Seed, Session, Start};

@@ -2,16 +2,12 @@
 //! bytes on the wire and when. Tools that watch the TCP stream (a packet capture, the chaos
 //! harness) match it to segments by byte offset, since the bytes themselves look random.
 //!
-//! A driver runs a connection as a [`Session`](crate::Session), which forwards
-//! `record_messages` and `drain_records` (a stack forwards them to its `port` layer), so an
-//! application reaches the record by wrapping the session it hands to the driver and draining
-//! after each `poll_transmit`, as `echotest --record` does; the drivers need no change.
-//!
-//! Off by default: a connection then keeps no log at all (one `Option` check per message).
-//! When on, the log is bounded: past [`MessageLog::CAPACITY`] entries not yet drained, the
-//! oldest is dropped and counted in [`MessageLog::lost`].
+//! A connection sends each record to the [`RecordSink`] given to
+//! [`Connection::record_to`](crate::Connection::record_to) as the message is sealed. Whoever
+//! builds the connection sets the sink (a stack's layer factory, say), so a connection run by
+//! a driver is recorded with no change to the driver, and nothing is recorded unless asked:
+//! a connection without a sink keeps no log at all (one `Option` check per message).
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 /// What a sent message was.
@@ -55,44 +51,16 @@ pub struct MessageRecord {
     pub at: Instant,
 }
 
-/// A bounded log of sent messages.
-#[derive(Clone, Debug, Default)]
-pub struct MessageLog {
-    records: VecDeque<MessageRecord>,
-    lost: u64,
+/// Where a connection sends the records of the messages it seals, in the order they enter
+/// the byte stream. Any `FnMut(MessageRecord) + Send` closure is one.
+pub trait RecordSink: Send {
+    /// Takes the record of one message, just sealed.
+    fn record(&mut self, record: MessageRecord);
 }
 
-impl MessageLog {
-    /// Entries kept before the oldest is dropped.
-    pub const CAPACITY: usize = 4096;
-
-    /// Appends `record`, dropping the oldest entry when full.
-    pub fn push(&mut self, record: MessageRecord) {
-        if self.records.len() >= Self::CAPACITY {
-            self.records.pop_front();
-            self.lost += 1;
-        }
-        self.records.push_back(record);
-    }
-
-    /// Takes every entry, oldest first.
-    pub fn drain(&mut self) -> Vec<MessageRecord> {
-        self.records.drain(..).collect()
-    }
-
-    /// Entries dropped because the log was full.
-    pub fn lost(&self) -> u64 {
-        self.lost
-    }
-
-    /// Entries waiting to be drained.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// True when nothing waits to be drained.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+impl<F: FnMut(MessageRecord) + Send> RecordSink for F {
+    fn record(&mut self, record: MessageRecord) {
+        self(record)
     }
 }
 
@@ -100,31 +68,21 @@ impl MessageLog {
 mod tests {
     use super::*;
 
-    fn record(i: usize) -> MessageRecord {
-        MessageRecord {
-            kind: MessageKind::Data,
-            payload: i,
-            padding: 0,
-            wire: i + 40,
-            at: Instant::now(),
-        }
-    }
-
     #[test]
-    fn keeps_order_and_drops_the_oldest_when_full() {
-        let mut log = MessageLog::default();
-        for i in 0..MessageLog::CAPACITY + 3 {
-            log.push(record(i));
+    fn closures_are_sinks() {
+        let mut seen = Vec::new();
+        let mut sink = |r: MessageRecord| seen.push(r.payload);
+        let at = std::time::Instant::now();
+        for payload in [3, 1] {
+            sink.record(MessageRecord {
+                kind: MessageKind::Data,
+                payload,
+                padding: 0,
+                wire: payload + 44,
+                at,
+            });
         }
-        assert_eq!(log.len(), MessageLog::CAPACITY);
-        assert_eq!(log.lost(), 3);
-        let drained = log.drain();
-        assert_eq!(drained[0].payload, 3);
-        assert_eq!(drained.last().unwrap().payload, MessageLog::CAPACITY + 2);
-        assert!(log.is_empty());
-        log.push(record(1));
-        assert_eq!(log.drain().len(), 1);
-        assert_eq!(log.lost(), 3);
+        assert_eq!(seen, [3, 1]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use port_core::Session;
 use port_core::frame::{BODY_TAG_LEN, HEADER_WIRE_LEN};
 use port_core::{
     CLIENT_PREFIX_LEN, ClientConfig, Config, Connection, Event, MAX_PADDING, MAX_TOKEN_LEN,

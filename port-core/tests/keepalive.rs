@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use port_core::Session;
 use port_core::{CloseReason, Config, Connection, Event, Side};
 
 fn ms(n: u64) -> Duration {

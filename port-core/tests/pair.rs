@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+use port_core::Session;
 use port_core::{CloseReason, Config, Event, Status};
 
 #[test]
@@ -62,7 +63,7 @@ fn rejection_reaches_the_client_as_its_status() {
 fn server_close_is_graceful_too() {
     let mut p = Pair::new(Config::default(), 4);
     p.handshake();
-    p.server.send("last words").unwrap();
+    p.server.send("last words".into()).unwrap();
     p.server.close();
     p.run_to_end();
     assert_eq!(p.client_messages(), ["last words"]);
@@ -73,13 +74,16 @@ fn server_close_is_graceful_too() {
 #[test]
 fn send_before_connected_and_after_close_are_typed_errors() {
     let mut p = Pair::new(fast_config(), 5);
-    assert_eq!(p.client.send("x"), Err(port_core::Error::NotConnected));
+    assert_eq!(
+        p.client.send("x".into()),
+        Err(port_core::Error::NotConnected)
+    );
     p.handshake();
     p.client.close();
-    assert_eq!(p.client.send("x"), Err(port_core::Error::Closing));
+    assert_eq!(p.client.send("x".into()), Err(port_core::Error::Closing));
     p.run_to_end();
     assert_eq!(
-        p.client.send("x"),
+        p.client.send("x".into()),
         Err(port_core::Error::Closed(CloseReason::Local))
     );
     assert!(
@@ -138,7 +142,7 @@ fn half_close_lets_the_other_direction_go_on() {
     p.close_on_finish = false;
     p.server_echoes = false;
     p.handshake();
-    p.client.send("request").unwrap();
+    p.client.send("request".into()).unwrap();
     p.client.close();
     assert!(p.run_until(|p| p.server.is_peer_finished()));
     assert_eq!(p.server_messages(), ["request"]);
@@ -160,7 +164,7 @@ fn half_close_lets_the_other_direction_go_on() {
         "keepalive after the client's TERM"
     );
     // DATA may not follow a TERM: the client can no longer send.
-    assert_eq!(p.client.send("late"), Err(port_core::Error::Closing));
+    assert_eq!(p.client.send("late".into()), Err(port_core::Error::Closing));
     p.server.close();
     p.run_to_end();
     assert_eq!(p.client_closed(), Some(CloseReason::Local));
@@ -172,7 +176,7 @@ fn half_close_lets_the_other_direction_go_on() {
 fn transport_end_closes_established_but_not_unauthenticated_connections() {
     let mut p = Pair::new(fast_config(), 9);
     p.handshake();
-    p.server.handle_transport_end(p.now);
+    p.server.handle_link_end(p.now, None);
     assert_eq!(p.server.close_reason(), Some(CloseReason::TransportClosed));
     assert!(p.server.is_closed());
 
@@ -181,7 +185,7 @@ fn transport_end_closes_established_but_not_unauthenticated_connections() {
     let mut q = Pair::new(fast_config(), 10);
     let deadline = q.server.poll_timeout();
     q.server.handle_input(q.now, b"garbage");
-    q.server.handle_transport_end(q.now);
+    q.server.handle_link_end(q.now, None);
     assert_eq!(q.server.close_reason(), None);
     assert_eq!(q.server.poll_timeout(), deadline);
 
@@ -192,7 +196,7 @@ fn transport_end_closes_established_but_not_unauthenticated_connections() {
     r.handshake();
     r.client.close();
     assert!(r.run_until(|r| r.server.is_peer_finished()));
-    r.server.handle_transport_end(r.now);
+    r.server.handle_link_end(r.now, None);
     assert_eq!(r.server.close_reason(), Some(CloseReason::TransportClosed));
 }
 

@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use port_core::Session;
 use port_core::{
     CLIENT_PREFIX_LEN, ClientConfig, CloseReason, Config, Connection, Error, Event, InitRefusal,
     ServerConfig, Side, Status,

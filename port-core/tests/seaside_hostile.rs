@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey};
-use port_core::{CloseReason, Config, Event};
+use port_core::{CloseReason, Config, Event, Link};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -38,8 +39,8 @@ fn open_pair(now: Instant) -> (Connection, Connection) {
     ));
     server.accept(40_000).unwrap();
     client.handle_input(now, &server.poll_transmit(now).unwrap());
-    client.handle_redirected(now);
-    server.handle_redirected(now);
+    client.handle_link_up(now, Link::STREAM);
+    server.handle_link_up(now, Link::STREAM);
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}
     (client, server)
@@ -56,7 +57,7 @@ proptest! {
         let now = Instant::now();
         let mut server = Connection::server(&ServerConfig::new(Config::default(), key()), now, [3; 32]);
         feed(&mut server, now, &bytes, &cuts);
-        server.handle_transport_end(now);
+        server.handle_link_end(now, None);
         prop_assert_eq!(server.poll_transmit(now), None);
         prop_assert_eq!(server.poll_event(), None);
         let deadline = server.poll_timeout().unwrap();
@@ -98,12 +99,11 @@ proptest! {
         let mut client = Connection::client(&setup, now, [4; 32]);
         let _ = client.poll_transmit(now);
         feed(&mut client, now, &bytes, &cuts);
-        client.handle_transport_end(now);
+        client.handle_link_end(now, None);
         prop_assert!(client.is_closed());
+        prop_assert_eq!(client.redirect(), None);
         let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
-        let moved_on = events
-            .iter()
-            .any(|e| matches!(e, Event::Redirect { .. } | Event::Connected { .. }));
-        prop_assert!(!moved_on, "{:?}", events);
+        let connected = events.iter().any(|e| matches!(e, Event::Connected { .. }));
+        prop_assert!(!connected, "{:?}", events);
     }
 }

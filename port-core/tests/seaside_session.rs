@@ -4,8 +4,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey, wire};
-use port_core::{CloseReason, Config, Error, Event, InitRefusal, ProtocolError, Status};
+use port_core::{
+    CloseReason, Config, Error, Event, InitRefusal, Link, ProtocolError, Redirect, Status,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -47,6 +50,11 @@ struct Net {
     echo: bool,
     client_events: Vec<Event>,
     server_events: Vec<Event>,
+    /// What each side asked its "driver" through `redirect`, each change once.
+    client_asked: Vec<Redirect>,
+    server_asked: Vec<Redirect>,
+    /// How many client events had come when the client moved to the second connection.
+    client_moved_after: Option<usize>,
 }
 
 impl Net {
@@ -68,6 +76,9 @@ impl Net {
             echo: true,
             client_events: Vec::new(),
             server_events: Vec::new(),
+            client_asked: Vec::new(),
+            server_asked: Vec::new(),
+            client_moved_after: None,
         }
     }
 
@@ -99,13 +110,12 @@ impl Net {
             while let Some(event) = self.server.poll_event() {
                 moved = true;
                 match &event {
-                    Event::Authenticate { .. } => match self.decision {
-                        Decision::Accept(id) => self.server.accept(id).unwrap(),
-                        Decision::Reject(status) => self.server.reject(status).unwrap(),
-                        Decision::Hold => {}
-                    },
-                    Event::Redirect { .. } if self.redirect => {
-                        self.server.handle_redirected(self.now)
+                    Event::Authenticate { .. } => {
+                        // A driver opens the per-user socket before the decision.
+                        if let Some(ask) = self.server.redirect() {
+                            note(&mut self.server_asked, ask);
+                        }
+                        self.decide()
                     }
                     Event::Data(m) if self.echo => self.server.send(m.clone()).unwrap(),
                     Event::Finished => self.server.close(),
@@ -115,20 +125,38 @@ impl Net {
             }
             while let Some(event) = self.client.poll_event() {
                 moved = true;
-                if let Event::Redirect { .. } = event
-                    && self.redirect
-                {
+                self.client_events.push(event);
+            }
+            if let Some(ask) = self.server.redirect() {
+                note(&mut self.server_asked, ask);
+                if matches!(ask, Redirect::Move { .. }) && self.redirect {
+                    self.server.handle_link_up(self.now, Link::STREAM);
+                    moved = true;
+                }
+            }
+            if let Some(ask) = self.client.redirect() {
+                note(&mut self.client_asked, ask);
+                if matches!(ask, Redirect::Move { .. }) && self.redirect {
                     // The "driver" connected to the port: the first connection is gone.
                     self.to_client.clear();
-                    self.client.handle_redirected(self.now);
+                    self.client.handle_link_up(self.now, Link::STREAM);
+                    self.client_moved_after = Some(self.client_events.len());
+                    moved = true;
                 }
-                self.client_events.push(event);
             }
             if !moved {
                 return;
             }
         }
         panic!("livelock");
+    }
+
+    fn decide(&mut self) {
+        match self.decision {
+            Decision::Accept(id) => self.server.accept(id).unwrap(),
+            Decision::Reject(status) => self.server.reject(status).unwrap(),
+            Decision::Hold => {}
+        }
     }
 
     fn run_whole(&mut self) {
@@ -151,6 +179,13 @@ impl Net {
 
     fn client_data(&self) -> Vec<Bytes> {
         data_of(&self.client_events)
+    }
+}
+
+/// Appends `ask` unless it is what was asked last.
+fn note(asked: &mut Vec<Redirect>, ask: Redirect) {
+    if asked.last() != Some(&ask) {
+        asked.push(ask);
     }
 }
 
@@ -205,22 +240,25 @@ fn echo_with(cut: &mut dyn FnMut(usize) -> usize) -> Net {
 fn echo_over_the_second_connection_whole_and_byte_by_byte() {
     let net = echo_with(&mut |n| n);
     // The client learns the port before it is connected, and is connected only on the second
-    // connection; the listener is told to move there too.
-    let order: Vec<&Event> = net
+    // connection; the listener asked for its per-user socket before the decision, then to
+    // move there too.
+    assert_eq!(net.client_asked, [Redirect::Move { port: PORT }]);
+    assert_eq!(
+        net.server_asked,
+        [Redirect::Listen, Redirect::Move { port: PORT }]
+    );
+    let connected = net
         .client_events
         .iter()
-        .filter(|e| matches!(e, Event::Redirect { .. } | Event::Connected { .. }))
-        .collect();
+        .position(|e| matches!(e, Event::Connected { .. }))
+        .unwrap();
     assert_eq!(
-        order,
-        [
-            &Event::Redirect { port: PORT },
-            &Event::Connected {
-                user_id: PORT.into()
-            }
-        ]
+        net.client_events[connected],
+        Event::Connected {
+            user_id: PORT.into()
+        }
     );
-    assert!(net.server_events.contains(&Event::Redirect { port: PORT }));
+    assert!(net.client_moved_after.unwrap() <= connected);
     echo_with(&mut |_| 1);
 }
 
@@ -258,8 +296,8 @@ fn sizes_on_the_wire_are_upstreams() {
         let reply = server.poll_transmit(now).unwrap();
         assert!((46..=46 + 512).contains(&reply.len()), "{}", reply.len());
         client.handle_input(now, &reply);
-        client.handle_redirected(now);
-        client.send("hello").unwrap();
+        client.handle_link_up(now, Link::STREAM);
+        client.send("hello".into()).unwrap();
         let data = client.poll_transmit(now).unwrap();
         assert!(
             (85 + 5..=85 + 5 + 512).contains(&data.len()),
@@ -286,7 +324,7 @@ fn a_split_of_any_message_at_any_byte_works() {
         let mut cut = move |n: usize| n.min(at);
         net.run(&mut cut);
         assert!(net.client.is_connected(), "split at {at}");
-        net.client.send("hello").unwrap();
+        net.client.send("hello".into()).unwrap();
         net.run(&mut cut);
         assert_eq!(
             net.client_data(),
@@ -336,11 +374,8 @@ fn a_rejection_status_surfaces_on_the_client() {
             [CloseReason::Rejected(status)]
         );
         assert!(net.client.is_closed() && net.server.is_closed());
-        assert!(
-            !net.client_events
-                .iter()
-                .any(|e| matches!(e, Event::Redirect { .. }))
-        );
+        assert!(net.client_asked.is_empty());
+        assert_eq!(net.server_asked, [Redirect::Listen]);
     }
 }
 
@@ -348,7 +383,7 @@ fn a_rejection_status_surfaces_on_the_client() {
 fn misuse_gets_typed_errors() {
     let mut net = Net::new(Decision::Hold);
     net.run_whole();
-    assert_eq!(net.client.send("early"), Err(Error::NotConnected));
+    assert_eq!(net.client.send("early".into()), Err(Error::NotConnected));
     assert_eq!(
         net.server.accept(0),
         Err(Error::UserIdOutOfRange { user_id: 0 })
@@ -414,9 +449,9 @@ fn the_second_connection_has_a_deadline_on_both_sides() {
     let mut net = Net::new(Decision::Accept(PORT.into()));
     net.redirect = false;
     net.run_whole();
-    assert!(net.client_events.contains(&Event::Redirect { port: PORT }));
+    assert_eq!(net.client.redirect(), Some(Redirect::Move { port: PORT }));
     // The listener's application may already queue messages; nothing goes out on connection 1.
-    net.server.send("queued").unwrap();
+    net.server.send("queued".into()).unwrap();
     assert_eq!(net.server.poll_transmit(net.now), None);
     let start = net.now;
     while !(net.client.is_closed() && net.server.is_closed()) {
@@ -438,14 +473,14 @@ fn the_first_connection_ending_during_the_redirect_is_expected() {
     let mut net = Net::new(Decision::Accept(PORT.into()));
     net.redirect = false;
     net.run_whole();
-    net.client.handle_transport_end(net.now);
-    net.server.handle_transport_end(net.now);
+    net.client.handle_link_end(net.now, None);
+    net.server.handle_link_end(net.now, None);
     assert_eq!(net.client.close_reason(), None);
     assert_eq!(net.server.close_reason(), None);
-    net.client.handle_redirected(net.now);
-    net.server.handle_redirected(net.now);
+    net.client.handle_link_up(net.now, Link::STREAM);
+    net.server.handle_link_up(net.now, Link::STREAM);
     net.redirect = true;
-    net.client.send("after").unwrap();
+    net.client.send("after".into()).unwrap();
     net.run_whole();
     assert_eq!(net.client_data(), [Bytes::from_static(b"after")]);
 }
@@ -458,7 +493,7 @@ fn garbage_gets_no_answer_and_a_random_deadline() {
         let mut server = Connection::server(&ServerConfig::new(config(), key()), now, [seed; 32]);
         server.handle_input(now, &[0x42; 81]);
         server.handle_input(now, &[0x42; 1000]);
-        server.handle_transport_end(now);
+        server.handle_link_end(now, None);
         assert_eq!(server.poll_transmit(now), None);
         assert_eq!(
             server.close_reason(),
@@ -488,7 +523,7 @@ fn a_tampered_message_closes_the_session_instead_of_losing_sync() {
     for offset in [0usize, 24, 30, 44, 45, 60, 70] {
         let mut net = Net::new(Decision::Accept(PORT.into()));
         net.run_whole();
-        net.client.send("one").unwrap();
+        net.client.send("one".into()).unwrap();
         let mut bytes = net.client.poll_transmit(net.now).unwrap().to_vec();
         bytes[offset] ^= 0x01;
         net.server.handle_input(net.now, &bytes);
@@ -521,19 +556,19 @@ fn a_tampered_server_init_is_refused_by_the_client() {
 fn the_peer_vanishing_without_term_is_reported() {
     let mut net = Net::new(Decision::Accept(PORT.into()));
     net.run_whole();
-    net.client.handle_transport_end(net.now);
+    net.client.handle_link_end(net.now, None);
     assert_eq!(
         net.client.close_reason(),
         Some(CloseReason::TransportClosed)
     );
-    assert!(matches!(net.client.send("x"), Err(Error::Closed(_))));
+    assert!(matches!(net.client.send("x".into()), Err(Error::Closed(_))));
 }
 
 #[test]
 fn the_listener_can_end_first() {
     let mut net = Net::new(Decision::Accept(PORT.into()));
     net.run_whole();
-    net.server.send("bye").unwrap();
+    net.server.send("bye".into()).unwrap();
     net.server.close();
     net.echo = false;
     net.run_whole();
@@ -541,7 +576,7 @@ fn the_listener_can_end_first() {
     assert!(net.client_events.contains(&Event::Finished));
     assert!(net.client.is_peer_finished());
     // TERM ends one direction: the client may still answer before it ends its own.
-    net.client.send("late reply").unwrap();
+    net.client.send("late reply".into()).unwrap();
     net.client.close();
     net.run_whole();
     assert_eq!(
@@ -562,9 +597,9 @@ fn after_the_peers_term_and_fin_what_was_queued_still_goes_out() {
     net.server.handle_input(net.now, &term);
     let events: Vec<Event> = std::iter::from_fn(|| net.server.poll_event()).collect();
     assert_eq!(events, [Event::Finished]);
-    net.server.send("last words").unwrap();
+    net.server.send("last words".into()).unwrap();
     // The client's FIN arrives before the listener wrote its answer.
-    net.server.handle_transport_end(net.now);
+    net.server.handle_link_end(net.now, None);
     assert_eq!(net.server.close_reason(), None);
     let out = net.server.poll_transmit(net.now).unwrap();
     assert!(net.server.is_closed());

@@ -6,6 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
+use port_core::Session;
 use port_core::frame::{BODY_TAG_LEN, HEADER_WIRE_LEN};
 use port_core::{
     CLIENT_PREFIX_LEN, ClientConfig, CloseReason, Config, ConfigBuilder, Error, Event,
@@ -434,7 +435,7 @@ fn message_limit_is_the_smaller_of_both_sides() {
     }
     let at_limit = message(2, 1000);
     p.client.send(at_limit.clone()).unwrap();
-    p.client.send("after").unwrap();
+    p.client.send("after".into()).unwrap();
     assert!(p.run_until(|p| p.client_messages().len() == 2));
     assert_eq!(
         p.server_messages(),

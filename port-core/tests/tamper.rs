@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
+use port_core::Session;
 use port_core::{
     ClientConfig, CloseReason, Config, Connection, Error, Event, InitRefusal, Padding,
     ProtocolError, ServerConfig, ServerKey, Side, Status,
@@ -560,7 +561,7 @@ fn assert_sticky(conn: &mut Connection, reason: CloseReason, now: Instant, more_
     assert_eq!(conn.close_reason(), Some(reason));
     assert!(conn.is_closed() && !conn.is_connected());
     for _ in 0..2 {
-        assert_eq!(conn.send("more"), Err(Error::Closed(reason)));
+        assert_eq!(conn.send("more".into()), Err(Error::Closed(reason)));
         assert_eq!(conn.send(Bytes::new()), Err(Error::Closed(reason)));
         assert_eq!(conn.poll_transmit(now), None);
         assert_eq!(conn.poll_event(), None);
@@ -655,9 +656,9 @@ fn a_draining_server_does_not_claim_a_local_close() {
     assert_eq!(p.server.close_reason(), None);
     assert!(!p.server.is_closed());
     let refused = CloseReason::Refused(InitRefusal::Unauthenticated);
-    let during = p.server.send("x");
+    let during = p.server.send("x".into());
     p.run_until(|_| false);
     assert_eq!(p.server_closed(), Some(refused));
-    assert_eq!(p.server.send("x"), Err(Error::Closed(refused)));
+    assert_eq!(p.server.send("x".into()), Err(Error::Closed(refused)));
     assert_eq!(during, Err(Error::NotConnected));
 }

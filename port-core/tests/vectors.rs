@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use port_core::Session;
 use port_core::{ClientConfig, Config, Connection, Event, ServerConfig, ServerKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -393,7 +394,7 @@ fn generate() -> Generated {
                 }
                 Event::Data(message) => {
                     assert_eq!(&message[..], CLIENT_MESSAGE);
-                    server.send(SERVER_REPLY).expect("server send");
+                    server.send(SERVER_REPLY.into()).expect("server send");
                 }
                 Event::Finished => server.close(),
                 _ => {}
@@ -405,7 +406,7 @@ fn generate() -> Generated {
             match &event {
                 Event::Connected { user_id } => {
                     assert_eq!(*user_id, USER_ID);
-                    client.send(CLIENT_MESSAGE).expect("client send");
+                    client.send(CLIENT_MESSAGE.into()).expect("client send");
                 }
                 Event::Data(message) => {
                     assert_eq!(&message[..], SERVER_REPLY);

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
@@ -11,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{Event, Status};
+use port_core::{Event, Link, Redirect, Status};
 
 use crate::error::Error;
-use crate::listener::{Incoming, ListenerShared};
-use crate::redirect::{BoxFuture, RedirectSetup};
-use crate::runtime::{Runtime, Timer};
+use crate::incoming::{Incoming, ListenerShared};
+use crate::options::Options;
+use crate::redirect::SecondLink;
+use crate::runtime::{Runtime, Socket, Timer};
 use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
 
 /// Size of one socket read.
@@ -31,7 +33,7 @@ thread_local! {
 
 /// One `poll_read` into the thread's read buffer; `take` sees the bytes that arrived (an empty
 /// slice at end of stream).
-fn read_into<S: AsyncRead + Unpin, T>(
+fn read_into<S: AsyncRead + Unpin + ?Sized, T>(
     socket: &mut S,
     cx: &mut Context<'_>,
     take: impl FnOnce(&[u8]) -> T,
@@ -54,10 +56,24 @@ const READS_PER_POLL: usize = 16;
 /// How long a closed connection waits for the peer's FIN after sending its own.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
+/// Where a driver's connection came from.
+pub(crate) enum Origin {
+    /// A client's connect.
+    Client,
+    /// A listener's accept: authenticated clients are handed to it, and per-user sockets
+    /// (for sessions that ask for a second connection) are bound on `local`.
+    Listener {
+        queue: Weak<ListenerShared>,
+        local: IpAddr,
+    },
+}
+
 /// The future that runs one connection until it is over. Spawned on the runtime.
-pub(crate) struct Driver<S> {
+pub(crate) struct Driver {
+    runtime: Arc<dyn Runtime>,
     shared: Arc<Shared>,
-    socket: S,
+    socket: Box<dyn Socket>,
+    options: Options,
     timer: Pin<Box<dyn Timer>>,
     timer_deadline: Option<Instant>,
     write_buf: Bytes,
@@ -66,55 +82,45 @@ pub(crate) struct Driver<S> {
     write_shut: bool,
     /// Until when a closed connection drains the peer's last bytes.
     close_until: Option<Instant>,
-    /// Server connections hand authenticated clients to their listener.
-    listener: Option<Weak<ListenerShared>>,
+    origin: Origin,
     /// Holds the listener's queue once a client was handed over: dropping the last reference
     /// here, under the connection's lock, would drop that very `Incoming` and deadlock.
     listener_ref: Option<Arc<ListenerShared>>,
-    /// How long to wait for a clean end once every handle is gone.
-    linger: Duration,
     linger_until: Option<Instant>,
     span: tracing::Span,
-    /// How to open a second connection, for sessions that ask for one.
-    redirect: Option<RedirectSetup<S>>,
-    /// The second connection being opened (client) or awaited (listener).
-    next_socket: Option<BoxFuture<io::Result<S>>>,
-    /// The session reported `Redirect`: move to `next_socket` once it is there and every
-    /// byte meant for the first connection was written.
-    redirect_due: bool,
-    /// A failure found while routing events, reported on the next step.
-    failed: Option<Error>,
+    /// The second connection of a session that asks for one.
+    second: SecondLink,
 }
 
-impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
+impl Driver {
+    /// Starts running `shared`'s session over `socket` on `runtime`.
     pub(crate) fn spawn(
-        runtime: &dyn Runtime,
+        runtime: &Arc<dyn Runtime>,
         shared: Arc<Shared>,
-        socket: S,
-        listener: Option<Weak<ListenerShared>>,
-        linger: Duration,
+        socket: Box<dyn Socket>,
+        options: Options,
+        origin: Origin,
         span: tracing::Span,
-        redirect: Option<RedirectSetup<S>>,
     ) {
+        let now = runtime.now();
+        shared.lock().session.handle_link_up(now, Link::STREAM);
         let driver = Driver {
+            runtime: runtime.clone(),
             shared,
             socket,
+            options,
             // Re-armed before its first poll; an instant now keeps construction cheap.
-            timer: runtime.new_timer(Instant::now() + linger),
+            timer: runtime.new_timer(now + options.timeout),
             timer_deadline: None,
             write_buf: Bytes::new(),
             eof: false,
             write_shut: false,
             close_until: None,
-            listener,
+            origin,
             listener_ref: None,
-            linger,
             linger_until: None,
             span,
-            redirect,
-            next_socket: None,
-            redirect_due: false,
-            failed: None,
+            second: SecondLink::default(),
         };
         runtime.spawn(Box::pin(driver));
     }
@@ -127,7 +133,7 @@ enum Step {
     Done,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Future for Driver<S> {
+impl Future for Driver {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -156,9 +162,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Future for Driver<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
+impl Driver {
     fn step(&mut self, cx: &mut Context<'_>, inner: &mut Inner, reads: &mut usize) -> Step {
-        let now = Instant::now();
+        let now = self.runtime.now();
         let mut progress = false;
         match self.write(cx, inner, now) {
             Ok(p) => progress |= p,
@@ -173,14 +179,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             Err(e) => return self.fail(inner, e.into()),
         }
         progress |= self.route_events(inner);
-        if let Some(e) = self.failed.take() {
-            return self.fail(inner, e);
-        }
-        if self.next_socket.is_some() && inner.session.is_closed() {
+        if self.second.is_pending() && inner.session.is_closed() {
             // The session gave up (its deadline passed, or it was rejected): close the
             // per-user socket or abandon the connect now, not after the FIN linger.
-            self.next_socket = None;
-            self.redirect_due = false;
+            self.second.abandon();
         }
         if !self.write_shut && self.write_buf.is_empty() && inner.session.is_send_finished() {
             match Pin::new(&mut self.socket).poll_close(cx) {
@@ -206,72 +208,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
         inner: &mut Inner,
         now: Instant,
     ) -> Result<bool, Error> {
-        if !self.redirect_due || !self.write_buf.is_empty() {
+        if !self.write_buf.is_empty() {
             return Ok(false);
         }
-        let Some(next) = self.next_socket.as_mut() else {
-            return Ok(false);
-        };
-        let socket = match next.as_mut().poll(cx) {
+        let ask = inner.session.redirect();
+        let peer = self.shared.peer;
+        let socket = match self.second.poll(cx, &self.runtime, ask, peer, self.options) {
             Poll::Pending => return Ok(false),
             Poll::Ready(result) => result?,
         };
-        self.next_socket = None;
-        self.redirect_due = false;
         // The first connection is dropped (closed) here: nothing more goes over it.
         self.socket = socket;
         self.eof = false;
         tracing::debug!("moved to the second connection");
-        inner.session.handle_redirected(now);
+        inner.session.handle_link_up(now, Link::STREAM);
         self.route_events(inner);
         Ok(true)
     }
 
     /// Listener: opens the per-user socket of a session that will move to it, before the
-    /// application decides (the server INIT must carry its port). Without one the client is
-    /// refused with `ConnectionError`, the status upstream defines for this failure.
+    /// application decides (the session must be accepted with its port). Without one the
+    /// client is refused with `ConnectionError`, the status upstream defines for this failure.
     fn open_user_socket(&mut self, inner: &mut Inner) -> bool {
-        let opened = match &self.redirect {
-            Some(setup) => setup
-                .redirector
-                .bind_one(setup.local, self.shared.peer.ip())
-                .map_err(|e| e.to_string()),
-            None => Err("this listener cannot open per-user sockets".to_owned()),
+        let opened = match &self.origin {
+            Origin::Listener { local, .. } => {
+                let peer = self.shared.peer.ip();
+                self.second
+                    .listen(&self.runtime, *local, peer, self.options)
+            }
+            Origin::Client => Err(io::Error::other("a client cannot open per-user sockets")),
         };
         match opened {
-            Ok((port, next)) => {
+            Ok(port) => {
                 tracing::debug!(port, "per-user socket open");
                 inner.assigned_user_id = Some(port);
-                self.next_socket = Some(next);
                 true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "no per-user socket: refusing the client");
                 let _ = inner.session.reject(Status::ConnectionError);
                 false
-            }
-        }
-    }
-
-    /// Client: starts the second connection to the port the server named.
-    fn start_redirect(&mut self, port: u16) {
-        self.redirect_due = true;
-        if self.listener.is_some() {
-            // Listener side: the per-user socket is already waiting.
-            return;
-        }
-        let addr = std::net::SocketAddr::new(self.shared.peer.ip(), port);
-        match &self.redirect {
-            Some(setup) => {
-                tracing::debug!(%addr, "opening the second connection");
-                self.next_socket = Some(setup.redirector.connect(addr));
-            }
-            None => {
-                let e = io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "the session asked for a second connection this driver cannot open",
-                );
-                self.failed = Some(e.into());
             }
         }
     }
@@ -289,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             match Pin::new(&mut self.socket).poll_write(cx, &self.write_buf) {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => {
+                    inner.traffic.written += n as u64;
                     self.write_buf.advance(n);
                     if self.write_buf.is_empty() {
                         // An empty slice still holds the session's transmit buffer: letting
@@ -329,10 +306,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             match got {
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
-                    inner.session.handle_transport_end(now);
+                    inner.session.handle_link_end(now, None);
                     self.route_events(inner);
                 }
-                Poll::Ready(Ok(_)) => {
+                Poll::Ready(Ok(n)) => {
+                    inner.traffic.read += n as u64;
                     self.route_events(inner);
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -352,11 +330,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             match event {
                 Event::Authenticate { token, client_type } => {
                     tracing::debug!(client_type, "token authenticated");
-                    if inner.session.needs_redirect() && !self.open_user_socket(inner) {
+                    let listen = inner.session.redirect() == Some(Redirect::Listen);
+                    if listen && !self.open_user_socket(inner) {
                         continue;
                     }
                     inner.phase = Phase::Authenticating;
-                    match self.listener.as_ref().and_then(Weak::upgrade) {
+                    match self.listener() {
                         Some(listener) => {
                             let incoming =
                                 Incoming::new(self.shared.clone(), token, client_type, true);
@@ -370,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
                 Event::Connected { user_id } => {
                     // A server session that needed no decision reaches the application now.
                     if inner.phase == Phase::Handshaking
-                        && let Some(listener) = self.listener.as_ref().and_then(Weak::upgrade)
+                        && let Some(listener) = self.listener()
                     {
                         listener.push(Incoming::new(self.shared.clone(), Bytes::new(), 0, false));
                         self.listener_ref = Some(listener);
@@ -385,7 +364,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
                     inner.received.push_back(message);
                     inner.wake_reader();
                 }
-                Event::Redirect { port } => self.start_redirect(port),
                 Event::Finished => inner.wake_reader(),
                 Event::Closed(reason) => {
                     match reason {
@@ -408,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
     /// linger after the last handle went away ran out.
     fn timers(&mut self, cx: &mut Context<'_>, inner: &mut Inner, now: Instant) -> Option<bool> {
         if inner.discard_input && self.linger_until.is_none() {
-            self.linger_until = Some(now + self.linger);
+            self.linger_until = Some(now + self.options.timeout);
         }
         if self.linger_until.is_some_and(|t| now >= t) {
             tracing::debug!("no handle left and no clean end in time: dropping the connection");
@@ -456,6 +434,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Driver<S> {
             Poll::Ready(()) => Step::Done,
             Poll::Pending if *reads >= READS_PER_POLL => Step::Progress,
             Poll::Pending => Step::Idle,
+        }
+    }
+
+    /// The listener this connection reports to, while it is still there.
+    fn listener(&self) -> Option<Arc<ListenerShared>> {
+        match &self.origin {
+            Origin::Listener { queue, .. } => queue.upgrade(),
+            Origin::Client => None,
         }
     }
 

@@ -1,11 +1,48 @@
-//! # port-driver: one runtime-agnostic driver for PORT sessions
+//! # port-driver: PORT connections on any async runtime
 //!
-//! Runs any [`port_core::Session`] (a bare PORT connection or a whole stack of layers) over any
-//! `futures-io` byte stream: one task per connection feeds socket bytes to the session, writes
-//! its output, sleeps until its next deadline (checking `now >= deadline` before arming a
-//! timer) and routes its events to the application's handles. The runtime adapters
-//! (`port-tokio`, `port-async-std`) only supply a [`Runtime`] (timers, spawning), sockets and
-//! their runtime's I/O traits.
+//! The one user API of PORT over sockets, written once over a runtime value
+//! (`Arc<dyn` [`Runtime`]`>`): [`connect`] and [`Listener::bind`] for PORT/1,
+//! [`connect_seaside`] and [`Listener::bind_seaside`] for upstream SeasideVPN peers,
+//! [`connect_session`] and [`Listener::bind_sessions`] for any [`Session`](port_core::Session)
+//! (a stack of layers, say). A [`Stream`] sends and receives messages with their boundaries,
+//! is a byte stream too (`futures-io`'s `AsyncRead`/`AsyncWrite`, and tokio's with the `tokio`
+//! feature), and splits into halves.
+//!
+//! The runtime adapters supply the runtime value and nothing else: `port_tokio::runtime()`,
+//! `port_async_std::async_std()` and `port_async_std::smol()`; their crates re-export this
+//! API, so a program names one crate.
+//!
+//! ```no_run
+//! # async fn demo(runtime: std::sync::Arc<dyn port_driver::Runtime>, server_key: port_core::ServerKey) -> Result<(), port_driver::Error> {
+//! use port_core::{ClientConfig, Config, ServerConfig};
+//! use port_driver::{Listener, connect};
+//!
+//! let client_key = server_key.client_key();
+//! let server = ServerConfig::new(Config::default(), server_key);
+//! let listener = Listener::bind(&runtime, "127.0.0.1:9000", server).await?;
+//! let echo = async move {
+//!     while let Ok(incoming) = listener.accept().await {
+//!         let mut stream = incoming.accept(1).unwrap();
+//!         while let Ok(Some(message)) = stream.recv().await {
+//!             stream.send(message).await.unwrap(); // echo
+//!         }
+//!     }
+//! };
+//! runtime.spawn(Box::pin(echo));
+//! let setup = ClientConfig::new(Config::default(), client_key, "token").unwrap();
+//! let mut stream = connect(&runtime, "127.0.0.1:9000", &setup).await?;
+//! stream.send("hello").await?;
+//! assert_eq!(stream.recv().await?.as_deref(), Some(&b"hello"[..]));
+//! stream.close().await
+//! # }
+//! ```
+//!
+//! ## How a connection runs
+//!
+//! One task per connection (the driver) feeds socket bytes to the session, writes its output,
+//! sleeps until its next deadline on the runtime's clock and routes its events to the
+//! application's handles. Time is read only from the runtime, so a runtime with a paused
+//! clock drives keepalives and timeouts too.
 //!
 //! Memory per connection is bounded: the driver stops reading the socket while more than
 //! 256 KiB of received messages wait for the application, and writers wait while more than
@@ -25,31 +62,40 @@
 //! `KeepaliveTimeout` even though both peers are alive. Read promptly, or size the keepalive
 //! settings for the longest pause the application makes.
 //!
-//! Sessions that continue on a second TCP connection (the seaside profile) report
-//! `Event::Redirect`; a driver given a [`Redirector`] then opens that connection (client) or
-//! accepts exactly one connection from the client's address on a per-user socket (listener),
-//! moves the session onto it and drops the first. The session's own deadline bounds the wait.
+//! A session that continues on a second TCP connection (the seaside profile) asks for it
+//! through [`Session::redirect`](port_core::Session::redirect); the driver opens it with the
+//! runtime's own sockets (a client connects, a listener accepts exactly one connection from
+//! the client's address on a per-user socket), moves the session onto it and drops the first.
+//! The session's own deadline bounds the wait.
 //!
 //! A connection that ended sends its FIN and then reads (and drops) what the peer still sends
 //! until the peer's FIN, for at most 5 s, so that closing never resets the TCP connection
 //! while the peer still has our last frames to read.
 #![forbid(unsafe_code)]
 
-mod client;
+mod addr;
+mod connect;
 mod driver;
 mod error;
+mod incoming;
 mod listener;
+mod options;
 mod redirect;
 mod runtime;
+mod seaside;
 mod shared;
-mod socket;
 mod stream;
+#[cfg(feature = "tokio")]
+mod tokio_io;
 mod util;
 
-pub use client::{connect, connect_session, connect_session_with};
+pub use addr::TcpAddr;
+pub use connect::{connect, connect_session};
 pub use error::Error;
-pub use listener::{Acceptor, Incoming, Listener, SessionFactory};
-pub use redirect::{BoxFuture, Redirector};
-pub use runtime::{Runtime, Timer};
-pub use socket::SocketOptions;
+pub use incoming::Incoming;
+pub use listener::{Listener, SessionFactory};
+pub use options::Options;
+pub use runtime::{Acceptor, AsSocketHandle, BoxFuture, Runtime, Socket, Timer, sleep};
+pub use seaside::connect_seaside;
+pub use shared::Traffic;
 pub use stream::{ReadHalf, Stream, WriteHalf};

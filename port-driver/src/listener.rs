@@ -1,114 +1,103 @@
 //! Accepting PORT connections: every TCP connection runs its handshake on its own task, and
-//! only clients whose INIT authenticated reach the application, as [`Incoming`].
+//! only clients whose INIT authenticated reach the application, as an [`Incoming`].
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use futures_io::{AsyncRead, AsyncWrite};
-use port_core::{Connection, ServerConfig, Session, Side, Status};
+use port_core::{Connection, ServerConfig, Session, Side, Start};
 
-use crate::driver::Driver;
+use crate::addr::TcpAddr;
+use crate::driver::{Driver, Origin};
 use crate::error::Error;
-use crate::redirect::{RedirectSetup, Redirector};
-use crate::runtime::Runtime;
-use crate::shared::{HandleGuard, Shared, register};
-use crate::stream::Stream;
-use crate::util::{fresh_seed, span, unix_now};
+use crate::incoming::{Incoming, ListenerShared};
+use crate::options::Options;
+use crate::runtime::{Acceptor, Runtime, Socket};
+use crate::shared::Shared;
+use crate::util::{fresh_start, span};
 
-/// A source of accepted byte streams (a TCP listener of some runtime).
-pub trait Acceptor: Send + Sync + 'static {
-    /// The accepted stream type.
-    type Socket: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// Polls for the next accepted connection.
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Socket, SocketAddr)>>;
-    /// The local address it listens on.
-    fn local_addr(&self) -> io::Result<SocketAddr>;
-}
-
-#[derive(Default)]
-struct Ready {
-    queue: VecDeque<Incoming>,
-    waker: Option<Waker>,
-}
-
-/// Authenticated clients waiting for `Listener::accept`.
-#[derive(Default)]
-pub(crate) struct ListenerShared {
-    ready: Mutex<Ready>,
-}
-
-impl ListenerShared {
-    pub(crate) fn push(&self, incoming: Incoming) {
-        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-        ready.queue.push_back(incoming);
-        if let Some(w) = ready.waker.take() {
-            w.wake();
-        }
-    }
-}
-
-/// Builds the server session for a connection accepted from a peer.
+/// Builds the session of one connection: from the connection's [`Start`] (the runtime's
+/// clock, the wall clock, a fresh seed) and the peer's address. Listeners call it for every
+/// accepted TCP connection, [`connect_session`](crate::connect_session) once.
 pub type SessionFactory =
-    Arc<dyn Fn(SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
+    Arc<dyn Fn(&Start, SocketAddr) -> Result<Box<dyn Session + Send>, Error> + Send + Sync>;
 
-/// Accepts PORT connections (or connections of any server [`Session`]) on an [`Acceptor`].
-pub struct Listener<A: Acceptor> {
-    acceptor: A,
+/// A [`SessionFactory`] of sessions made from their start alone (a PORT or seaside
+/// connection with its set-up).
+pub(crate) fn sessions<S, F>(make: F) -> SessionFactory
+where
+    S: Session + Send + 'static,
+    F: Fn(&Start) -> S + Send + Sync + 'static,
+{
+    Arc::new(move |start, _peer| Ok(Box::new(make(start)) as Box<dyn Session + Send>))
+}
+
+/// Accepts PORT connections (or connections of any server [`Session`]).
+///
+/// Every TCP connection runs its handshake on its own task, and only clients whose INIT
+/// authenticated reach the application, as [`Incoming`]. Connections that never get there
+/// (silent, slow, garbage, replayed) are drained and closed on their own tasks without ever
+/// showing up, and without delaying anyone else.
+pub struct Listener {
+    acceptor: Box<dyn Acceptor>,
     runtime: Arc<dyn Runtime>,
     factory: SessionFactory,
-    linger: Duration,
+    options: Options,
+    /// Where per-user sockets are bound (the address the listener is bound to).
+    local: IpAddr,
     ready: Arc<ListenerShared>,
-    redirector: Option<Arc<dyn Redirector<A::Socket>>>,
 }
 
-impl<A: Acceptor> Listener<A> {
-    /// A listener serving PORT with `server` on `acceptor`, spawning its tasks on `runtime`.
-    pub fn new(acceptor: A, runtime: Arc<dyn Runtime>, server: ServerConfig) -> Self {
-        let linger = server.config().handshake_timeout();
-        let factory: SessionFactory = Arc::new(move |_peer| {
-            let session = Connection::server(&server, Instant::now(), unix_now(), fresh_seed()?);
-            Ok(Box::new(session) as Box<dyn Session + Send>)
+impl Listener {
+    /// Binds a TCP listener on `addr` serving PORT/1 with `server`.
+    pub async fn bind(
+        runtime: &Arc<dyn Runtime>,
+        addr: impl Into<TcpAddr>,
+        server: ServerConfig,
+    ) -> io::Result<Listener> {
+        let options = Options::for_config(server.config());
+        let factory = sessions(move |start| {
+            Connection::server(&server, start.now, start.unix_time, start.seed)
         });
-        Self::with_factory(acceptor, runtime, factory, linger)
+        Self::bind_sessions(runtime, addr, factory, options).await
     }
 
-    /// A listener running the sessions `factory` builds. A session that reports
-    /// `Authenticate` is handed out as an [`Incoming`] for a decision; one that reports
-    /// `Connected` without asking (a stack without PORT, say) is handed out already accepted.
-    pub fn with_factory(
-        acceptor: A,
-        runtime: Arc<dyn Runtime>,
+    /// Binds a TCP listener on `addr` running the server sessions `factory` builds (a stack of
+    /// layers, a seaside session, any [`Session`]). A session that reports `Authenticate` is
+    /// handed out as an [`Incoming`] for a decision; one that reports `Connected` without
+    /// asking (a stack without PORT, say) is handed out already accepted.
+    pub async fn bind_sessions(
+        runtime: &Arc<dyn Runtime>,
+        addr: impl Into<TcpAddr>,
         factory: SessionFactory,
-        linger: Duration,
-    ) -> Self {
-        Listener {
-            acceptor,
-            runtime,
-            factory,
-            linger,
-            ready: Arc::default(),
-            redirector: None,
+        options: Options,
+    ) -> io::Result<Listener> {
+        let mut failed = None;
+        for addr in addr.into().resolve(&**runtime).await? {
+            match runtime.bind(addr) {
+                Ok(acceptor) => {
+                    let local = acceptor.local_addr()?.ip();
+                    return Ok(Listener {
+                        acceptor,
+                        runtime: runtime.clone(),
+                        factory,
+                        options,
+                        local,
+                        ready: Arc::default(),
+                    });
+                }
+                Err(e) => failed = Some(e),
+            }
         }
+        Err(failed.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
     }
 
-    /// Lets the sessions of this listener move to a second connection (the seaside profile):
-    /// each gets a per-user socket from `redirector`, bound on this listener's address, whose
-    /// port is its user id.
-    pub fn with_redirector(mut self, redirector: Arc<dyn Redirector<A::Socket>>) -> Self {
-        self.redirector = Some(redirector);
-        self
-    }
-
-    /// The next client whose INIT authenticated. Connections that never get there (silent,
-    /// slow, garbage, replayed) are drained and closed on their own tasks without ever
-    /// showing up here, and without delaying anyone else.
+    /// The next client whose INIT authenticated (or connection whose session needed no
+    /// decision). An error is the listening socket's (a full file table, say): the listener
+    /// still works, and the next call may succeed.
     pub async fn accept(&self) -> Result<Incoming, Error> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -116,12 +105,8 @@ impl<A: Acceptor> Listener<A> {
     /// Polls for the next authenticated client.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Incoming, Error>> {
         loop {
-            {
-                let mut ready = self.ready.ready.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(incoming) = ready.queue.pop_front() {
-                    return Poll::Ready(Ok(incoming));
-                }
-                register(&mut ready.waker, cx.waker());
+            if let Some(incoming) = self.ready.pop(cx) {
+                return Poll::Ready(Ok(incoming));
             }
             match self.acceptor.poll_accept(cx) {
                 Poll::Ready(Ok((socket, peer))) => self.start(socket, peer)?,
@@ -131,25 +116,16 @@ impl<A: Acceptor> Listener<A> {
         }
     }
 
-    fn start(&self, socket: A::Socket, peer: SocketAddr) -> Result<(), Error> {
-        let session = (self.factory)(peer)?;
-        let redirect = match &self.redirector {
-            Some(redirector) => Some(RedirectSetup {
-                redirector: redirector.clone(),
-                local: self.acceptor.local_addr()?.ip(),
-            }),
-            None => None,
+    fn start(&self, socket: Box<dyn Socket>, peer: SocketAddr) -> Result<(), Error> {
+        self.options.apply(&*socket)?;
+        let session = (self.factory)(&fresh_start(&*self.runtime)?, peer)?;
+        let origin = Origin::Listener {
+            queue: Arc::downgrade(&self.ready),
+            local: self.local,
         };
+        let span = span(Side::Server, peer);
         let shared = Shared::new(session, peer);
-        Driver::spawn(
-            &*self.runtime,
-            shared,
-            socket,
-            Some(Arc::downgrade(&self.ready)),
-            self.linger,
-            span(Side::Server, peer),
-            redirect,
-        );
+        Driver::spawn(&self.runtime, shared, socket, self.options, origin, span);
         Ok(())
     }
 
@@ -159,90 +135,12 @@ impl<A: Acceptor> Listener<A> {
     }
 }
 
-/// A client whose token authenticated, waiting for the application's decision (within the
-/// configured handshake timeout), or a connection of a session that needed no decision.
-/// Dropping it closes the connection without a reply.
-pub struct Incoming {
-    shared: Arc<Shared>,
-    guard: Arc<HandleGuard>,
-    token: Bytes,
-    client_type: u8,
-    /// `Authenticate` came: `accept`/`reject` go to the session.
-    pending: bool,
-}
-
-impl Incoming {
-    pub(crate) fn new(shared: Arc<Shared>, token: Bytes, client_type: u8, pending: bool) -> Self {
-        let guard = Arc::new(HandleGuard {
-            shared: shared.clone(),
-        });
-        Incoming {
-            shared,
-            guard,
-            token,
-            client_type,
-            pending,
-        }
-    }
-
-    /// True if the session asks for a decision (a PORT token); false if it is connected
-    /// already and `accept` just hands out the stream.
-    pub fn needs_decision(&self) -> bool {
-        self.pending
-    }
-
-    /// The client's token (empty when no decision is needed).
-    pub fn token(&self) -> &Bytes {
-        &self.token
-    }
-
-    /// The client type byte from the INIT.
-    pub fn client_type(&self) -> u8 {
-        self.client_type
-    }
-
-    /// The user id a two-connection session (the seaside profile) will have: the port of the
-    /// per-user socket opened for it. `None` for other sessions.
-    pub fn assigned_user_id(&self) -> Option<u16> {
-        self.shared.lock().assigned_user_id
-    }
-
-    /// The client's socket address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.shared.peer
-    }
-
-    /// Accepts the client with `user_id` (ignored when no decision is needed). A session
-    /// that moves to a second connection (the seaside profile) is accepted with the port of
-    /// its per-user socket instead, which is the user id its client receives: see
-    /// [`assigned_user_id`](Self::assigned_user_id).
-    pub fn accept(self, user_id: u32) -> Result<Stream, Error> {
-        if self.pending {
-            let mut inner = self.shared.lock();
-            let user_id = inner.assigned_user_id.map_or(user_id, u32::from);
-            if let Err(e) = inner.session.accept(user_id) {
-                return Err(inner.terminal_error().unwrap_or(Error::Session(e)));
-            }
-            inner.wake_driver();
-        }
-        Ok(Stream::new(self.shared, self.guard))
-    }
-
-    /// Rejects the client with a failure `status`, which the client receives.
-    pub fn reject(self, status: Status) -> Result<(), Error> {
-        let mut inner = self.shared.lock();
-        inner.session.reject(status).map_err(Error::Session)?;
-        inner.wake_driver();
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Incoming {
+impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Incoming")
-            .field("peer", &self.shared.peer)
-            .field("client_type", &self.client_type)
-            .field("token_len", &self.token.len())
+        f.debug_struct("Listener")
+            .field("local_addr", &self.acceptor.local_addr().ok())
+            .field("runtime", &self.runtime)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }

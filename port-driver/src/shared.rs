@@ -15,6 +15,17 @@ pub(crate) const RECEIVE_WINDOW: usize = 256 * 1024;
 /// Bytes accepted from the application (queued or being written) before writers wait.
 pub(crate) const SEND_WINDOW: usize = 256 * 1024;
 
+/// Bytes a connection moved over its TCP socket (both sockets, for a session that moved to a
+/// second connection): PORT's framing, padding and handshake included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Traffic {
+    /// Bytes read from the socket.
+    pub read: u64,
+    /// Bytes written to the socket.
+    pub written: u64,
+}
+
 /// Where the handshake stands, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -46,6 +57,8 @@ pub(crate) struct Inner {
     /// Listener, two-connection sessions: the port of the per-user socket, which is the user
     /// id the session must be accepted with.
     pub(crate) assigned_user_id: Option<u16>,
+    /// Bytes that crossed the socket(s).
+    pub(crate) traffic: Traffic,
 }
 
 impl Inner {
@@ -77,33 +90,32 @@ impl Inner {
     }
 
     pub(crate) fn wake_driver(&mut self) {
-        if let Some(w) = self.driver_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.driver_waker);
     }
 
     pub(crate) fn wake_reader(&mut self) {
-        if let Some(w) = self.reader_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.reader_waker);
     }
 
     pub(crate) fn wake_writer(&mut self) {
-        if let Some(w) = self.writer_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.writer_waker);
     }
 
     pub(crate) fn wake_handshake(&mut self) {
-        if let Some(w) = self.handshake_waker.take() {
-            w.wake();
-        }
+        wake(&mut self.handshake_waker);
     }
 
     pub(crate) fn wake_all(&mut self) {
         self.wake_reader();
         self.wake_writer();
         self.wake_handshake();
+    }
+}
+
+/// Wakes the task waiting in `slot`, if any.
+fn wake(slot: &mut Option<Waker>) {
+    if let Some(w) = slot.take() {
+        w.wake();
     }
 }
 
@@ -138,6 +150,7 @@ impl Shared {
                 writer_waker: None,
                 handshake_waker: None,
                 assigned_user_id: None,
+                traffic: Traffic::default(),
             }),
             peer,
         })

@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 use port_core::CloseReason;
 
 use crate::error::Error;
-use crate::shared::{HandleGuard, Phase, RECEIVE_WINDOW, SEND_WINDOW, Shared, register};
+use crate::shared::{HandleGuard, Phase, RECEIVE_WINDOW, SEND_WINDOW, Shared, Traffic, register};
 
 /// Largest message one byte-stream write becomes.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -116,6 +116,11 @@ impl Stream {
     /// The session's close reason, once it closed.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.read.shared.lock().close_reason
+    }
+
+    /// The bytes this connection moved over TCP so far.
+    pub fn traffic(&self) -> Traffic {
+        self.read.shared.lock().traffic
     }
 }
 
@@ -250,30 +255,22 @@ impl WriteHalf {
     }
 }
 
-// The byte-stream view as futures-io traits (async-std, smol, and anything on futures-io).
-
-impl futures_io::AsyncRead for ReadHalf {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        ReadHalf::poll_read(self.get_mut(), cx, buf)
-    }
-}
-
-impl futures_io::AsyncRead for Stream {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().read.poll_read(cx, buf)
-    }
-}
-
-macro_rules! futures_write {
-    ($ty:ty, |$s:ident| $half:expr) => {
+// The byte-stream view as futures-io traits (async-std, smol, and anything on futures-io),
+// for a stream and its halves alike: `$half` is the half of `$s` the trait works on.
+macro_rules! futures_io {
+    (read $ty:ty, |$s:ident| $half:expr) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = self.get_mut();
+                ReadHalf::poll_read($half, cx, buf)
+            }
+        }
+    };
+    (write $ty:ty, |$s:ident| $half:expr) => {
         impl futures_io::AsyncWrite for $ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
@@ -281,24 +278,26 @@ macro_rules! futures_write {
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
                 let $s = self.get_mut();
-                $half.poll_write(cx, buf)
+                WriteHalf::poll_write($half, cx, buf)
             }
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut Context<'_>,
             ) -> Poll<io::Result<()>> {
                 let $s = self.get_mut();
-                $half.poll_flush(cx)
+                WriteHalf::poll_flush($half, cx)
             }
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut Context<'_>,
             ) -> Poll<io::Result<()>> {
                 let $s = self.get_mut();
-                $half.poll_shutdown(cx)
+                WriteHalf::poll_shutdown($half, cx)
             }
         }
     };
 }
-futures_write!(WriteHalf, |s| s);
-futures_write!(Stream, |s| s.write);
+futures_io!(read ReadHalf, |s| s);
+futures_io!(read Stream, |s| &mut s.read);
+futures_io!(write WriteHalf, |s| s);
+futures_io!(write Stream, |s| &mut s.write);

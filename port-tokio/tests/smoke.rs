@@ -1,6 +1,8 @@
-//! Smoke test of the tokio adapter: echo of several sizes and a rejection.
+//! Smoke test of the tokio adapter: echo of several sizes through the message API and through
+//! tokio's `AsyncRead`/`AsyncWrite`, and a rejection.
 
 use port_core::{ClientConfig, Config, ServerConfig, ServerKey, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn key() -> ServerKey {
     ServerKey::from_parts([7; 32], [9; 32])
@@ -10,7 +12,9 @@ fn key() -> ServerKey {
 async fn echo_and_reject() {
     let server_key = key();
     let client_key = server_key.client_key();
+    let rt = port_tokio::runtime();
     let listener = port_tokio::Listener::bind(
+        &rt,
         "127.0.0.1:0",
         ServerConfig::new(Config::default(), server_key),
     )
@@ -33,16 +37,27 @@ async fn echo_and_reject() {
         }
     });
     let setup = ClientConfig::new(Config::default(), client_key, "good").unwrap();
-    let mut s = port_tokio::connect(addr, &setup).await.unwrap();
+    let mut s = port_tokio::connect(&rt, addr, &setup).await.unwrap();
     assert_eq!(s.user_id(), Some(5));
     for len in [0usize, 1, 1024, 65536, 1 << 20] {
         let m = vec![(len % 251) as u8; len];
         s.send(m.clone()).await.unwrap();
         assert_eq!(s.recv().await.unwrap().unwrap(), m);
     }
-    s.close().await.unwrap();
+    // The same stream as a tokio byte stream: what goes in comes back, boundaries aside.
+    let bulk: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    s.write_all(&bulk).await.unwrap();
+    let mut back = vec![0u8; bulk.len()];
+    s.read_exact(&mut back).await.unwrap();
+    assert!(back == bulk);
+    s.shutdown().await.unwrap();
+    assert_eq!(
+        s.read(&mut back).await.unwrap(),
+        0,
+        "EOF after the server's TERM"
+    );
     let bad = ClientConfig::new(Config::default(), client_key, "bad").unwrap();
-    match port_tokio::connect(addr, &bad).await {
+    match port_tokio::connect(&rt, addr, &bad).await {
         Err(port_tokio::Error::Rejected(Status::Application(777))) => {}
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("rejected client connected"),

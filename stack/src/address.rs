@@ -2,7 +2,7 @@
 //! `git+ssh://`.
 //!
 //! ```
-//! use stack::Address;
+//! use port_stack::Address;
 //!
 //! let address: Address = "port+passthrough://[::1]:9000".parse()?;
 //! assert_eq!(address.layers(), ["port", "passthrough"]);
@@ -12,7 +12,7 @@
 //!
 //! // Keys and tokens never go in an address.
 //! assert!("port://example.com:9000?token=abc".parse::<Address>().is_err());
-//! # Ok::<(), stack::AddressError>(())
+//! # Ok::<(), port_stack::AddressError>(())
 //! ```
 //!
 //! The names follow the registry's rules (`[a-z0-9_-]+`, see [`crate::registry`]); whether they
@@ -29,7 +29,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::registry::{SpecProblem, quoted, split_spec};
+use crate::names::{SpecProblem, quoted, split_spec};
 
 /// The expected form, as error messages show it.
 pub const ADDRESS_FORM: &str = "NAME(+NAME)*://HOST:PORT";

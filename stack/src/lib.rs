@@ -1,33 +1,40 @@
-//! # stack: composable protocol layers, selectable by name or by address
+//! # port-stack: composable protocol layers, selectable by name or by address
 //!
 //! A protocol knows the layer above, a transport knows the layer below, and a stack is built
-//! bottom to top. Each [`Layer`] is sans-IO, like a PORT [`Connection`](port_core::Connection):
-//! inputs from below (`link_up`, `input`, `link_finished`, `link_down`) and from above
-//! (`send`, `close`), outputs pulled toward both sides, and deadlines. A layer reports
-//! `Connected` only when its own handshake completed, so the application hears "connected"
-//! only when every layer below is ready; a layer going down always reaches the top with a
-//! reason.
+//! bottom to top. A layer is a [`Session`](port_core::Session), the same sans-IO interface a
+//! PORT [`Connection`](port_core::Connection) implements: input from below
+//! (`handle_link_up`, `handle_input`, `handle_link_end`), calls from above (`send`, `close`),
+//! output pulled toward both sides, and deadlines. A layer reports `Connected` only when its
+//! own handshake completed, so the application hears "connected" only when every layer below
+//! is ready; a layer going down always reaches the top with a reason.
 //!
-//! A [`Stack`] is itself a `Layer` (stacks nest) and a [`Session`](port_core::Session), so the
-//! runtime adapters' one driver runs a whole stack exactly as it runs a bare connection.
+//! A [`Stack`] is itself a `Session`, so stacks nest and the runtime adapters' one driver runs
+//! a whole stack exactly as it runs a bare connection.
 //!
-//! Built-in layers: [`Passthrough`](layers::Passthrough) (does nothing: for teaching and
-//! testing the plumbing), [`PortLayer`](layers::PortLayer) (client and server),
-//! [`SeasideLayer`](layers::SeasideLayer) (upstream SeasideVPN's PORT, always the bottom layer:
-//! it reports `Event::Redirect` and the driver moves the stack to a second TCP connection), and
-//! [`Frame`](layers::Frame) (length-prefixed messages over a byte stream).
+//! Built-in layers ([`layers`]): `passthrough` (does nothing: for teaching and testing the
+//! plumbing), `frame` (length-prefixed messages over a byte stream), `port` (a PORT/1
+//! connection) and `seaside` (upstream SeasideVPN's PORT, always the bottom layer: it asks its
+//! driver to move it to a second TCP connection). The [`Registry`] turns names, specs such as
+//! `port+passthrough` and stack files into stacks; an [`Address`] such as
+//! `port+passthrough://127.0.0.1:9000` names a stack and a peer at once.
 //!
-//! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes.
+//! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes, and
+//! [`toml_file`] reads TOML (stack files, a program's own configuration) with errors that name
+//! the line, the column and the key.
 #![forbid(unsafe_code)]
 
 pub mod address;
+mod error;
+mod factory;
 pub mod keyfile;
-mod layer;
 pub mod layers;
+mod names;
 pub mod registry;
 mod stack;
+pub mod toml_file;
 
 pub use address::{Address, AddressError};
-pub use layer::{Layer, LayerContext};
-pub use registry::{LayerFactory, Registry, RegistryError};
-pub use stack::Stack;
+pub use error::RegistryError;
+pub use factory::LayerFactory;
+pub use registry::Registry;
+pub use stack::{LAYER_WINDOW, Stack};

@@ -1,70 +1,102 @@
-//! `Stack`: layers composed bottom to top, itself a [`Layer`] (stacks nest) and a
-//! [`Session`] (a driver runs it over a transport like a bare PORT connection).
+//! `Stack`: sessions composed as layers, bottom to top, and itself a [`Session`] (so stacks
+//! nest, and a driver runs a stack exactly as it runs a bare connection).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
-use port_core::{CloseReason, Error, Event, Session, Status};
+use port_core::{CloseReason, Error, Event, Link, Redirect, Session, Status};
 
-use crate::layer::Layer;
+/// How many bytes a layer may hold from the layer above before the stack stops handing it
+/// more: what a slow lower layer holds back stays in the layers above it, so every layer's
+/// queue is bounded and the driver's send window (over the whole stack) does the rest.
+pub const LAYER_WINDOW: usize = 64 * 1024;
+
+/// One layer of a stack and what the stack knows about it.
+struct Layer {
+    name: String,
+    session: Box<dyn Session + Send>,
+    /// It reported `Connected`: the layer above may send through it.
+    up: bool,
+    /// Output taken from it that the layer below has not accepted yet (the rest of a
+    /// transmit cut to what the layer below takes per message).
+    carry: Option<Bytes>,
+    /// The layer below was told to end its direction, because this one will never send again.
+    closed_below: bool,
+}
+
+impl Layer {
+    fn carried(&self) -> usize {
+        self.carry.as_ref().map_or(0, Bytes::len)
+    }
+}
 
 /// Layers bottom (index 0, next to the transport) to top (next to the application).
+///
+/// Events move up and transmits move down whenever the stack is called. A layer's transmit
+/// larger than the layer below takes in one message is cut to fit (layers that hand messages
+/// down as they are bound their own limit instead, so only byte-stream output is cut), and a
+/// lower layer holding [`LAYER_WINDOW`] bytes or more gets nothing more until it drained. A
+/// refusal from a lower layer is never silent: a layer that closed reports its own reason up
+/// the stack, and any other refusal ends the stack with [`CloseReason::LayerRefused`].
 pub struct Stack {
-    layers: Vec<Box<dyn Layer>>,
-    /// `up[i]`: layer `i` reported `Connected`, so layer `i + 1` may send through it.
-    up: Vec<bool>,
+    name: String,
+    layers: Vec<Layer>,
+    events: VecDeque<Event>,
     /// The transport (or the outer stack's lower layer) is up.
     link_up: bool,
-    /// `closed_below[i]`: layer `i - 1` was told to end its direction because layer `i` will
-    /// never send again.
-    closed_below: Vec<bool>,
-    events: VecDeque<Event>,
     /// The layer whose `Authenticate` waits for the application's decision.
     deciding: Option<usize>,
     /// The top layer reported `Finished`.
     peer_finished: bool,
+    /// The stack reported `Closed` (once) with this reason.
+    closed: Option<CloseReason>,
     /// The latest `now` seen, for calls that take none (`accept`, `reject`, `close`).
     last_now: Option<Instant>,
-    name: String,
 }
 
 impl Stack {
-    /// A stack of `layers`, bottom first, not yet linked to anything below. Empty stacks are
-    /// refused by returning `None`.
-    pub fn new(name: impl Into<String>, layers: Vec<Box<dyn Layer>>) -> Option<Stack> {
+    /// A stack of named layers, bottom first, not yet linked to anything below (its driver,
+    /// or the stack it is a layer of, calls [`handle_link_up`](Session::handle_link_up)).
+    /// `None` for an empty list.
+    pub fn new(
+        name: impl Into<String>,
+        layers: Vec<(String, Box<dyn Session + Send>)>,
+    ) -> Option<Stack> {
         if layers.is_empty() {
             return None;
         }
-        let n = layers.len();
+        let layers = layers
+            .into_iter()
+            .map(|(name, session)| Layer {
+                name,
+                session,
+                up: false,
+                carry: None,
+                closed_below: false,
+            })
+            .collect();
         Some(Stack {
+            name: name.into(),
             layers,
-            up: vec![false; n],
-            link_up: false,
-            closed_below: vec![false; n],
             events: VecDeque::new(),
+            link_up: false,
             deciding: None,
             peer_finished: false,
+            closed: None,
             last_now: None,
-            name: name.into(),
         })
     }
 
-    /// A stack over a transport that is already connected (what a driver runs).
-    pub fn over_transport(
-        name: impl Into<String>,
-        layers: Vec<Box<dyn Layer>>,
-        now: Instant,
-    ) -> Option<Stack> {
-        let mut stack = Stack::new(name, layers)?;
-        Layer::link_up(&mut stack, now, 0);
-        Some(stack)
+    /// The stack's name (the spec it was built from).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The layers' names, top first (as in an address).
     pub fn layer_names(&self) -> Vec<&str> {
-        self.layers.iter().rev().map(|l| l.name()).collect()
+        self.layers.iter().rev().map(|l| l.name.as_str()).collect()
     }
 
     fn top(&self) -> usize {
@@ -77,26 +109,13 @@ impl Stack {
         loop {
             let mut moved = false;
             for i in 0..self.layers.len() {
-                while let Some(event) = self.layers[i].poll_event() {
+                while let Some(event) = self.layers[i].session.poll_event() {
                     moved = true;
                     self.route_up(now, i, event);
                 }
             }
             for i in (1..self.layers.len()).rev() {
-                if !self.up[i - 1] {
-                    continue;
-                }
-                while let Some(bytes) = self.layers[i].poll_transmit(now) {
-                    moved = true;
-                    // A lower layer that refuses has failed or closed; its own `Closed`
-                    // reaches the top on the next round.
-                    let _ = self.layers[i - 1].send(bytes);
-                }
-                if !self.closed_below[i] && self.layers[i].is_send_finished() {
-                    self.closed_below[i] = true;
-                    self.layers[i - 1].close();
-                    moved = true;
-                }
+                moved |= self.move_down(now, i);
             }
             if !moved {
                 return;
@@ -104,44 +123,101 @@ impl Stack {
         }
     }
 
-    fn route_up(&mut self, now: Instant, i: usize, event: Event) {
-        if let Event::Authenticate { .. } = event {
-            self.deciding = Some(i);
-            self.events.push_back(event);
-            return;
+    /// Hands what layer `i` has to send to layer `i - 1`, while that layer is up and has
+    /// room. Returns whether anything moved.
+    fn move_down(&mut self, now: Instant, i: usize) -> bool {
+        let (lower, upper) = self.layers.split_at_mut(i);
+        let (below, above) = (&mut lower[i - 1], &mut upper[0]);
+        if !below.up {
+            return false;
         }
-        if let Event::Redirect { .. } = event {
-            // Only the bottom layer owns the transport the driver would replace; the registry
-            // never builds a redirecting layer anywhere else.
-            if i == 0 {
-                self.events.push_back(event);
+        let mut moved = false;
+        let mut refused = false;
+        while below.session.send_buffered() < LAYER_WINDOW {
+            let mut bytes = match above.carry.take() {
+                Some(bytes) => bytes,
+                None => match above.session.poll_transmit(now) {
+                    Some(bytes) => bytes,
+                    None => break,
+                },
+            };
+            let fits = below.session.max_message().max(1);
+            if bytes.len() > fits {
+                above.carry = Some(bytes.split_off(fits));
             }
-            return;
+            moved = true;
+            match below.session.send(bytes) {
+                Ok(()) => {}
+                // A layer that closed reports its reason up the stack itself.
+                Err(Error::Closed(_)) => above.carry = None,
+                Err(_) => {
+                    refused = true;
+                    break;
+                }
+            }
         }
-        if let Event::Connected { .. } = event {
-            self.up[i] = true;
+        if !above.closed_below && above.carry.is_none() && above.session.is_send_finished() {
+            above.closed_below = true;
+            below.session.close();
+            moved = true;
+        }
+        if refused {
+            self.fail(CloseReason::LayerRefused);
+        }
+        moved
+    }
+
+    fn route_up(&mut self, now: Instant, i: usize, event: Event) {
+        match &event {
+            Event::Authenticate { .. } => {
+                self.deciding = Some(i);
+                self.events.push_back(event);
+                return;
+            }
+            Event::Connected { .. } => self.layers[i].up = true,
+            _ => {}
         }
         if i == self.top() {
-            self.peer_finished |= matches!(event, Event::Finished);
-            self.events.push_back(event);
-            return;
+            return self.report(event);
         }
-        let above = &mut self.layers[i + 1];
+        let max_message = self.layers[i].session.max_message();
+        let above = &mut self.layers[i + 1].session;
         match event {
-            Event::Connected { user_id } => above.link_up(now, user_id),
-            Event::Data(data) => above.input(now, data),
-            Event::Finished => above.link_finished(now),
-            Event::Closed(reason) => above.link_down(now, reason),
+            Event::Connected { user_id } => {
+                above.handle_link_up(now, Link::new(user_id, max_message))
+            }
+            Event::Data(data) => above.handle_input_owned(now, data),
+            Event::Finished => above.handle_link_end(now, None),
+            Event::Closed(reason) => above.handle_link_end(now, Some(reason)),
             _ => {}
+        }
+    }
+
+    /// Hands an event of the top layer to the application; `Closed` only once.
+    fn report(&mut self, event: Event) {
+        match event {
+            Event::Finished => self.peer_finished = true,
+            Event::Closed(_) if self.closed.is_some() => return,
+            Event::Closed(reason) => self.closed = Some(reason),
+            _ => {}
+        }
+        self.events.push_back(event);
+    }
+
+    /// Ends the stack for `reason`: the application hears it now, and every layer closes.
+    fn fail(&mut self, reason: CloseReason) {
+        self.report(Event::Closed(reason));
+        for layer in &mut self.layers {
+            layer.session.close();
         }
     }
 
     fn decide(
         &mut self,
-        decision: impl FnOnce(&mut dyn Layer) -> Result<(), Error>,
+        decision: impl FnOnce(&mut dyn Session) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let i = self.deciding.take().ok_or(Error::NoPendingAuthentication)?;
-        decision(&mut *self.layers[i])?;
+        decision(&mut *self.layers[i].session)?;
         self.pump_again();
         Ok(())
     }
@@ -156,166 +232,121 @@ impl Stack {
 
 impl fmt::Debug for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let up: Vec<bool> = self.layers.iter().map(|l| l.up).collect();
         f.debug_struct("Stack")
             .field("name", &self.name)
             .field("layers", &self.layer_names())
-            .field("up", &self.up)
+            .field("up", &up)
+            .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
 }
 
-impl Layer for Stack {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn link_up(&mut self, now: Instant, user_id: u32) {
+impl Session for Stack {
+    fn handle_link_up(&mut self, now: Instant, link: Link) {
         self.link_up = true;
-        self.layers[0].link_up(now, user_id);
+        self.layers[0].session.handle_link_up(now, link);
         self.pump(now);
     }
-    fn input(&mut self, now: Instant, data: Bytes) {
-        self.layers[0].input(now, data);
+
+    /// Input goes to the bottom layer as it is: no copy on the way in.
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.layers[0].session.handle_input(now, data);
         self.pump(now);
     }
-    fn link_finished(&mut self, now: Instant) {
-        self.layers[0].link_finished(now);
+
+    fn handle_input_owned(&mut self, now: Instant, data: Bytes) {
+        self.layers[0].session.handle_input_owned(now, data);
         self.pump(now);
     }
-    fn link_down(&mut self, now: Instant, reason: CloseReason) {
-        self.layers[0].link_down(now, reason);
+
+    fn handle_link_end(&mut self, now: Instant, reason: Option<CloseReason>) {
+        self.layers[0].session.handle_link_end(now, reason);
         self.pump(now);
     }
-    fn send(&mut self, data: Bytes) -> Result<(), Error> {
-        let top = self.top();
-        self.layers[top].send(data)
-    }
-    fn close(&mut self) {
-        let top = self.top();
-        self.layers[top].close();
-        self.pump_again();
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        self.decide(|layer| layer.accept(user_id))
-    }
-    fn reject(&mut self, status: Status) -> Result<(), Error> {
-        self.decide(|layer| layer.reject(status))
-    }
+
     fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.pump(now);
         if !self.link_up {
             return None;
         }
-        self.layers[0].poll_transmit(now)
+        self.layers[0].session.poll_transmit(now)
     }
+
+    fn is_send_finished(&self) -> bool {
+        self.layers[0].session.is_send_finished()
+    }
+
+    fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        if let Some(reason) = self.closed {
+            return Err(Error::Closed(reason));
+        }
+        let top = self.top();
+        self.layers[top].session.send(data)
+    }
+
+    fn close(&mut self) {
+        let top = self.top();
+        self.layers[top].session.close();
+        self.pump_again();
+    }
+
+    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
+        self.decide(|layer| layer.accept(user_id))
+    }
+
+    fn reject(&mut self, status: Status) -> Result<(), Error> {
+        self.decide(|layer| layer.reject(status))
+    }
+
+    fn send_buffered(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.session.send_buffered() + l.carried())
+            .sum()
+    }
+
+    fn max_message(&self) -> usize {
+        self.layers[self.top()].session.max_message()
+    }
+
     fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.layers.iter().filter_map(|l| l.poll_timeout()).min()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        for layer in &mut self.layers {
-            layer.handle_timeout(now);
-        }
-        self.pump(now);
-    }
+
     fn is_send_closed(&self) -> bool {
         let top = self.top();
-        self.layers[top].is_send_closed()
-            && self.layers[..top].iter().all(|l| l.send_buffered() == 0)
+        self.layers[top].session.is_send_closed()
+            && self.layers[top].carry.is_none()
+            && self.layers[..top]
+                .iter()
+                .all(|l| l.session.send_buffered() == 0 && l.carry.is_none())
     }
-    fn is_send_finished(&self) -> bool {
-        self.layers[0].is_send_finished()
-    }
-    fn is_closed(&self) -> bool {
-        self.layers[0].is_closed()
-    }
-    fn send_buffered(&self) -> usize {
-        self.layers.iter().map(|l| l.send_buffered()).sum()
-    }
-    fn max_message(&self) -> usize {
-        self.layers[self.top()].max_message()
-    }
-    fn needs_redirect(&self) -> bool {
-        self.layers[0].needs_redirect()
-    }
-    fn link_redirected(&mut self, now: Instant) {
-        self.layers[0].link_redirected(now);
-        self.pump(now);
-    }
-    fn record_messages(&mut self, on: bool) {
-        for layer in &mut self.layers {
-            layer.record_messages(on);
-        }
-    }
-    fn drain_records(&mut self, out: &mut Vec<port_core::record::MessageRecord>) {
-        for layer in &mut self.layers {
-            layer.drain_records(out);
-        }
-    }
-}
 
-impl Session for Stack {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        Layer::input(self, now, Bytes::copy_from_slice(data));
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        Layer::poll_transmit(self, now)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        Layer::poll_event(self)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Layer::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Layer::handle_timeout(self, now)
-    }
-    fn send(&mut self, data: Bytes) -> Result<(), Error> {
-        Layer::send(self, data)
-    }
-    fn close(&mut self) {
-        Layer::close(self)
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        Layer::accept(self, user_id)
-    }
-    fn reject(&mut self, status: Status) -> Result<(), Error> {
-        Layer::reject(self, status)
-    }
-    fn is_closed(&self) -> bool {
-        Layer::is_closed(self)
-    }
-    fn handle_transport_end(&mut self, now: Instant) {
-        Layer::link_finished(self, now)
-    }
-    fn is_send_closed(&self) -> bool {
-        Layer::is_send_closed(self)
-    }
-    fn is_send_finished(&self) -> bool {
-        Layer::is_send_finished(self)
-    }
     fn is_peer_finished(&self) -> bool {
         self.peer_finished
     }
-    fn send_buffered(&self) -> usize {
-        Layer::send_buffered(self)
+
+    fn is_closed(&self) -> bool {
+        self.layers[0].session.is_closed()
     }
-    fn max_message(&self) -> usize {
-        Layer::max_message(self)
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.session.poll_timeout())
+            .min()
     }
-    fn handle_redirected(&mut self, now: Instant) {
-        Layer::link_redirected(self, now)
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for layer in &mut self.layers {
+            layer.session.handle_timeout(now);
+        }
+        self.pump(now);
     }
-    fn needs_redirect(&self) -> bool {
-        Layer::needs_redirect(self)
-    }
-    fn record_messages(&mut self, on: bool) {
-        Layer::record_messages(self, on)
-    }
-    fn drain_records(&mut self) -> Vec<port_core::record::MessageRecord> {
-        let mut out = Vec::new();
-        Layer::drain_records(self, &mut out);
-        out
+
+    /// Only the bottom layer owns the transport a driver would replace.
+    fn redirect(&self) -> Option<Redirect> {
+        self.layers[0].session.redirect()
     }
 }

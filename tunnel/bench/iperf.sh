@@ -14,6 +14,13 @@
 #
 #   tunnel/bench/iperf.sh floor [SECONDS [ROUNDS]]   (default: 5 s, 3 rounds)
 #
+#   tunnel/bench/iperf.sh vs OTHER_BINARY [SECONDS [ROUNDS]]   (default: 5 s, 5 rounds)
+#
+# Instead: this tree's port-tunnel against another port-tunnel binary (one built from an earlier
+# commit, say), default padding, interleaved in every round (direct, this, other) with 128 KiB
+# writes on 1 and 4 streams and 1400-byte writes; then CPU seconds per GiB of each pair of
+# tunnel processes over a 2 GiB transfer per round. Medians of the per-round ratios.
+#
 # Instead: direct, the tunnel (default padding) and the floor (tunnel/examples/sealed_relay.rs:
 # a pair of blocking relays that only seal and open every byte with the same AEAD over the same
 # three hops) with 128 KiB writes, 1 and 4 streams. The cpu mode adds the floor's row too.
@@ -30,6 +37,11 @@ elif [ "${1:-}" = floor ]; then
     shift
     secs=${1:-5}
     rounds=${2:-3}
+elif [ "${1:-}" = vs ]; then
+    mode=vs
+    other=$(realpath "${2:?usage: iperf.sh vs OTHER_BINARY [SECONDS [ROUNDS]]}")
+    secs=${3:-5}
+    rounds=${4:-5}
 else
     secs=${1:-5}
     rounds=${2:-3}
@@ -38,7 +50,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v iperf3 >/dev/null || ! command -v jq >/dev/null; then
     apt-get update >/dev/null && apt-get install -y iperf3 jq >/dev/null
 fi
-cargo build --release -q -p tunnel --bin port-tunnel --example sealed_relay --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p port-tunnel --bin port-tunnel --example sealed_relay --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/port-tunnel"
 relay="$root/target/release/examples/sealed_relay"
 
@@ -99,6 +111,13 @@ for padding in default 0; do
         --server "port://127.0.0.1:$server_port" --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
     tunnel_port[$padding]=$(port_of "client-$padding")
 done
+if [ "$mode" = vs ]; then
+    launch server-other "$other" server --listen 127.0.0.1:0 \
+        --key "$work/keys/server.key" --forward "127.0.0.1:$iperf_port" --tokens "$work/tokens" --log-level warn
+    launch client-other "$other" client --listen 127.0.0.1:0 \
+        --server "port://127.0.0.1:$(port_of server-other)" --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
+    other_port=$(port_of client-other)
+fi
 launch floor-server "$relay" open 127.0.0.1:0 "127.0.0.1:$iperf_port"
 launch floor-client "$relay" seal 127.0.0.1:0 "127.0.0.1:$(port_of floor-server)"
 floor_port=$(port_of floor-client)
@@ -159,6 +178,42 @@ fi
 
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+# CPU seconds per GiB of a tunnel pair over a 2 GiB transfer through it.
+pair_cpu() { # port client-name server-name
+    local hz b1 b2 a1 a2
+    hz=$(getconf CLK_TCK)
+    b1=$(ticks "${pid_of[$2]}"); b2=$(ticks "${pid_of[$3]}")
+    iperf3 -c 127.0.0.1 -p "$1" -n 2G -l 128K -J >/dev/null
+    a1=$(ticks "${pid_of[$2]}"); a2=$(ticks "${pid_of[$3]}")
+    python3 -c "import sys; t=[int(x) for x in sys.argv[1:]]; print(f'{(sum(t[4:])-sum(t[:4]))/$hz/2:.3f}')" $b1 $b2 $a1 $a2
+}
+
+if [ "$mode" = vs ]; then
+    echo "this tree's port-tunnel against $other, default padding, $rounds interleaved rounds"
+    echo "| write | streams | direct Gbit/s | this Gbit/s | other Gbit/s | this/other (median of per-round ratios) |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    for case in "128K 1" "128K 4" "1400 1"; do
+        set -- $case
+        ds=(); ts=(); os=(); rs=()
+        for _ in $(seq "$rounds"); do
+            d=$(measure "$iperf_port" "$1" "$2")
+            t=$(measure "${tunnel_port[default]}" "$1" "$2")
+            o=$(measure "$other_port" "$1" "$2")
+            ds+=("$d"); ts+=("$t"); os+=("$o"); rs+=("$(python3 -c "print($t/$o)")")
+        done
+        echo "| $1 | $2 | $(median "${ds[@]}") | $(median "${ts[@]}") | $(median "${os[@]}") | $(median "${rs[@]}") |"
+    done
+    tc=(); oc=(); cr=()
+    for _ in $(seq "$rounds"); do
+        t=$(pair_cpu "${tunnel_port[default]}" client-default server-default)
+        o=$(pair_cpu "$other_port" client-other server-other)
+        tc+=("$t"); oc+=("$o"); cr+=("$(python3 -c "print($t/$o)")")
+    done
+    echo
+    echo "CPU-s per GiB of both tunnel processes (128 KiB writes, 1 stream): this $(median "${tc[@]}"), other $(median "${oc[@]}"), this/other $(median "${cr[@]}")"
+    exit
+fi
 if [ "$mode" = floor ]; then
     echo "| streams | direct Gbit/s | tunnel Gbit/s | floor Gbit/s | tunnel/direct | floor/direct | tunnel/floor |"
     echo "|---:|---:|---:|---:|---:|---:|---:|"

@@ -11,8 +11,8 @@
 //! is authenticated beyond each record.
 //!
 //! ```text
-//! cargo run --release -p tunnel --example sealed_relay -- seal LISTEN TARGET   # plain in, sealed out
-//! cargo run --release -p tunnel --example sealed_relay -- open LISTEN TARGET   # sealed in, plain out
+//! cargo run --release -p port-tunnel --example sealed_relay -- seal LISTEN TARGET   # plain in, sealed out
+//! cargo run --release -p port-tunnel --example sealed_relay -- open LISTEN TARGET   # sealed in, plain out
 //! ```
 //!
 //! Each prints `listening on ADDR` once bound. Bytes from accepted connections go to TARGET

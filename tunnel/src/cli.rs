@@ -195,9 +195,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn keygen(args: &KeygenArgs) -> Result<(), Error> {
-    let key = stack::keyfile::generate().map_err(Error::msg)?;
+    let key = port_stack::keyfile::generate().map_err(Error::msg)?;
     let (server, client) =
-        stack::keyfile::write_files(&args.out, &key, args.force).map_err(Error::msg)?;
+        port_stack::keyfile::write_files(&args.out, &key, args.force).map_err(Error::msg)?;
     announce(&format!(
         "wrote {} (secret: keep it on the server)",
         server.display()

@@ -19,7 +19,6 @@ use crate::copy::{carry, close_gently};
 use crate::error::{Error, describe};
 use crate::server::announce;
 use crate::shutdown::{StopSignals, drain};
-use crate::stacks::TunnelStack;
 use crate::summary::{Summary, bump};
 use crate::tokens::read_token_file;
 
@@ -28,15 +27,16 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every connection task shares.
 struct Shared {
+    runtime: Arc<dyn port_tokio::Runtime>,
     server: String,
-    stack: TunnelStack,
-    setup: ClientConfig,
+    factory: port_tokio::SessionFactory,
+    options: port_tokio::Options,
     summary: Arc<Summary>,
 }
 
 /// Runs the client until SIGINT or SIGTERM; returns what it carried.
 pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
-    let key = stack::keyfile::read_client_key(&settings.key_file).map_err(Error::msg)?;
+    let key = port_stack::keyfile::read_client_key(&settings.key_file).map_err(Error::msg)?;
     let token = read_token_file(&settings.token_file)?;
     let setup = ClientConfig::new(settings.port, key, token)
         .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
@@ -51,9 +51,10 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
     tracing::info!(addr = %local, server = %settings.server, "tunnel client listening");
 
     let shared = Arc::new(Shared {
+        runtime: port_tokio::runtime(),
         server: settings.server.host_port(),
-        stack: settings.stack,
-        setup,
+        options: port_tokio::Options::for_config(setup.config()),
+        factory: settings.stack.client_factory(setup),
         summary: Arc::new(Summary::default()),
     });
     let mut tasks = JoinSet::new();
@@ -80,19 +81,10 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
     Ok(shared.summary.clone())
 }
 
-/// Opens a PORT connection to the server: a plain one for the `port` stack, a session of the
-/// stack otherwise.
-async fn connect(shared: &Shared) -> Result<port_tokio::PortStream, port_tokio::Error> {
-    if shared.stack.is_plain_port() {
-        return port_tokio::connect(shared.server.as_str(), &shared.setup).await;
-    }
-    let session = shared
-        .stack
-        .client_session(&shared.setup)
-        .map_err(|e| port_tokio::Error::Io(Arc::new(e)))?;
-    let limit = shared.setup.config().handshake_timeout();
-    let options = port_tokio::SocketOptions::default();
-    port_tokio::connect_session(shared.server.as_str(), || session, limit, options).await
+/// Opens a PORT connection to the server, a session of the tunnel's stack.
+async fn connect(shared: &Shared) -> Result<port_tokio::Stream, port_tokio::Error> {
+    let factory = shared.factory.clone();
+    port_tokio::connect_session(&shared.runtime, &shared.server, factory, shared.options).await
 }
 
 /// Opens a PORT connection for one local connection and carries it.

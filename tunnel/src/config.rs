@@ -3,7 +3,7 @@
 //!
 //! Each tunnel setting has a flag, a `PORT_TUNNEL_*` variable and a key in the file's
 //! `[server]` or `[client]` table; PORT protocol settings (padding, keepalive, timeouts) come
-//! from the `PORT_*` variables `port_core::Config::from_env` knows, or from the file's `[port]`
+//! from the `PORT_*` variables `port_core::Config::from_vars` knows, or from the file's `[port]`
 //! table, where `tail_length = 0` stands for `PORT_TAIL_LENGTH=0`. Keys and tokens are only
 //! ever read from files: the settings name the files. Relative paths in the TOML file are
 //! relative to the file's directory, so a config file can sit next to its keys.
@@ -29,21 +29,18 @@
 //! tail_length = 512
 //! ```
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use port_core::Config;
-use stack::{Address, Registry};
+use port_stack::{Address, Registry};
 
+use crate::config_file::{self, ConfigFile, ENV_PREFIX, FileValues};
 use crate::error::Error;
 use crate::stacks::{
     DEFAULT_STACK, RegistryLoadError, STACK_FORM, STACKS_FILE_FORM, TunnelStack, load_registry,
 };
-
-/// The prefix of every environment variable read.
-const ENV_PREFIX: &str = "PORT_";
 
 /// Which table of the file a setting lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +68,8 @@ struct Field {
     section: Section,
     /// What a valid value looks like, for the missing-setting error.
     expected: &'static str,
+    /// Its value in the file, if there.
+    in_file: fn(&ConfigFile) -> Option<&String>,
 }
 
 const LOG_LEVEL: Field = Field {
@@ -79,16 +78,18 @@ const LOG_LEVEL: Field = Field {
     key: "log_level",
     section: Section::Top,
     expected: "a level (error, warn, info, debug, trace) or tracing directives",
+    in_file: |file| file.log_level.as_ref(),
 };
 
 macro_rules! field {
-    ($name:ident, $section:ident, $flag:literal, $env:literal, $key:literal, $expected:literal) => {
+    ($name:ident, $section:ident, $table:ident, $flag:literal, $env:literal, $key:ident, $expected:literal) => {
         const $name: Field = Field {
             flag: $flag,
             env: $env,
-            key: $key,
+            key: stringify!($key),
             section: Section::$section,
             expected: $expected,
+            in_file: |file| file.$table.$key.as_ref(),
         };
     };
 }
@@ -96,102 +97,102 @@ macro_rules! field {
 field!(
     SERVER_LISTEN,
     Server,
+    server,
     "--listen",
     "PORT_TUNNEL_LISTEN",
-    "listen",
+    listen,
     "the HOST:PORT to accept PORT clients on"
 );
 field!(
     SERVER_KEY,
     Server,
+    server,
     "--key",
     "PORT_TUNNEL_KEY_FILE",
-    "key_file",
+    key_file,
     "the server key file (server.key from `port-tunnel keygen`)"
 );
 field!(
     SERVER_FORWARD,
     Server,
+    server,
     "--forward",
     "PORT_TUNNEL_FORWARD",
-    "forward",
+    forward,
     "the HOST:PORT each carried connection is forwarded to"
 );
 field!(
     SERVER_TOKENS,
     Server,
+    server,
     "--tokens",
     "PORT_TUNNEL_TOKENS_FILE",
-    "tokens_file",
+    tokens_file,
     "the tokens file"
 );
 field!(
     SERVER_STACK,
     Server,
+    server,
     "--stack",
     "PORT_TUNNEL_STACK",
-    "stack",
+    stack,
     "the stack to serve (port, or port under other layers: port+passthrough)"
 );
 field!(
     SERVER_STACKS_FILE,
     Server,
+    server,
     "--stacks-file",
     "PORT_TUNNEL_STACKS_FILE",
-    "stacks_file",
+    stacks_file,
     "a stacks file"
 );
 field!(
     CLIENT_LISTEN,
     Client,
+    client,
     "--listen",
     "PORT_TUNNEL_LISTEN",
-    "listen",
+    listen,
     "the HOST:PORT to accept local TCP connections on"
 );
 field!(
     CLIENT_SERVER,
     Client,
+    client,
     "--server",
     "PORT_TUNNEL_SERVER",
-    "server",
+    server,
     "the tunnel server as STACK://HOST:PORT (e.g. port://198.51.100.7:9000)"
 );
 field!(
     CLIENT_KEY,
     Client,
+    client,
     "--key",
     "PORT_TUNNEL_KEY_FILE",
-    "key_file",
+    key_file,
     "the server's client key file (client.key from `port-tunnel keygen`)"
 );
 field!(
     CLIENT_TOKEN,
     Client,
+    client,
     "--token",
     "PORT_TUNNEL_TOKEN_FILE",
-    "token_file",
+    token_file,
     "the file holding this client's token"
 );
 field!(
     CLIENT_STACKS_FILE,
     Client,
+    client,
     "--stacks-file",
     "PORT_TUNNEL_STACKS_FILE",
-    "stacks_file",
+    stacks_file,
     "a stacks file"
 );
-
-/// Keys allowed in each table of the file.
-const SERVER_KEYS: [&str; 6] = [
-    "listen",
-    "key_file",
-    "forward",
-    "tokens_file",
-    "stack",
-    "stacks_file",
-];
-const CLIENT_KEYS: [&str; 5] = ["listen", "server", "key_file", "token_file", "stacks_file"];
 
 /// A value and where it came from (for errors, and to resolve relative paths).
 #[derive(Clone, Debug)]
@@ -217,18 +218,6 @@ impl Value {
             _ => path,
         }
     }
-}
-
-/// The parsed TOML file.
-#[derive(Clone, Debug, Default)]
-struct FileValues {
-    origin: String,
-    base: PathBuf,
-    log_level: Option<String>,
-    server: HashMap<String, String>,
-    client: HashMap<String, String>,
-    /// `[port]` settings as `(PORT_VARIABLE, value)`.
-    port: Vec<(String, String)>,
 }
 
 /// Everything settings are drawn from besides the flags: the `PORT_*` environment variables
@@ -269,7 +258,7 @@ impl Sources {
     /// [`gather`](Self::gather) builds from the process.
     pub fn new(env: Vec<(String, String)>, file: Option<(&str, &Path)>) -> Result<Sources, Error> {
         let file = file
-            .map(|(text, path)| parse_file(text, path))
+            .map(|(text, path)| config_file::parse(text, path))
             .transpose()?;
         Ok(Sources { env, file })
     }
@@ -300,11 +289,7 @@ impl Sources {
             });
         }
         let file = self.file.as_ref()?;
-        let text = match field.section {
-            Section::Top => file.log_level.clone(),
-            Section::Server => file.server.get(field.key).cloned(),
-            Section::Client => file.client.get(field.key).cloned(),
-        }?;
+        let text = (field.in_file)(&file.values)?.clone();
         let origin = format!(
             "{} in the {} of {}",
             field.key,
@@ -351,101 +336,6 @@ impl Sources {
         Config::from_vars(file.chain(env).map(|(n, v)| (n.as_str(), v.as_str())))
             .map_err(|e| Error::msg(format!("bad PORT setting: {e}")))
     }
-}
-
-/// Parses the TOML file, checking every key.
-fn parse_file(text: &str, path: &Path) -> Result<FileValues, Error> {
-    use toml::de::{DeTable, DeValue};
-
-    let origin = path.display().to_string();
-    let doc = DeTable::parse(text).map_err(|e| {
-        let message: String = e.message().chars().filter(|c| !c.is_control()).collect();
-        let line = e.span().map_or(1, |s| {
-            text[..s.start.min(text.len())].lines().count().max(1)
-        });
-        Error::msg(format!(
-            "bad --config file {origin}, line {line}: {}",
-            message.trim()
-        ))
-    })?;
-    let mut out = FileValues {
-        base: path.parent().map(Path::to_owned).unwrap_or_default(),
-        origin: origin.clone(),
-        ..FileValues::default()
-    };
-    let scalar = |value: &DeValue<'_>, what: &str, numbers: bool| -> Result<String, Error> {
-        match value {
-            DeValue::String(s) => Ok(s.to_string()),
-            DeValue::Integer(i) if numbers && i.radix() == 10 => Ok(i.as_str().to_owned()),
-            DeValue::Float(f) if numbers => Ok(f.as_str().to_owned()),
-            other => Err(Error::msg(format!(
-                "bad {what} in {origin}: expected {}, found a {}",
-                if numbers {
-                    "a number or a string"
-                } else {
-                    "a string"
-                },
-                other.type_str()
-            ))),
-        }
-    };
-    for (key, value) in doc.get_ref().iter() {
-        let key: &str = key.get_ref();
-        let value = value.get_ref();
-        match key {
-            "log_level" => out.log_level = Some(scalar(value, "log_level", false)?),
-            "server" | "client" | "port" => {
-                let Some(table) = value.as_table() else {
-                    return Err(Error::msg(format!(
-                        "bad {key} in {origin}: expected a table ([{key}])"
-                    )));
-                };
-                for (name, value) in table.iter() {
-                    let name: &str = name.get_ref();
-                    let what = format!("{name} in the [{key}] table");
-                    match key {
-                        "port" => {
-                            let var = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
-                            if !Config::variables().any(|v| v == var) {
-                                let names: Vec<String> = Config::variables()
-                                    .map(|v| v.trim_start_matches(ENV_PREFIX).to_lowercase())
-                                    .collect();
-                                return Err(Error::msg(format!(
-                                    "unknown key {name:?} in the [port] table of {origin} \
-                                     (expected one of {})",
-                                    names.join(", ")
-                                )));
-                            }
-                            let text = scalar(value.get_ref(), &what, true)?;
-                            out.port.push((var, text));
-                        }
-                        _ => {
-                            let (allowed, map) = if key == "server" {
-                                (&SERVER_KEYS[..], &mut out.server)
-                            } else {
-                                (&CLIENT_KEYS[..], &mut out.client)
-                            };
-                            if !allowed.contains(&name) {
-                                return Err(Error::msg(format!(
-                                    "unknown key {name:?} in the [{key}] table of {origin} \
-                                     (expected one of {})",
-                                    allowed.join(", ")
-                                )));
-                            }
-                            map.insert(name.to_owned(), scalar(value.get_ref(), &what, false)?);
-                        }
-                    }
-                }
-            }
-            other => {
-                return Err(Error::msg(format!(
-                    "unknown key {other:?} in {origin} (expected log_level, [server], [client] \
-                     or [port])"
-                )));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Resolves a listen address.
@@ -906,26 +796,44 @@ min_next_in = 1.5
     }
 
     #[test]
-    fn bad_files_are_refused_with_the_key_and_the_place() {
-        let e = sources(&[], Some("[server]\nlisten = 1\n")).unwrap_err();
-        assert!(e.message().contains("listen in the [server] table"), "{e}");
-        assert!(e.message().contains("expected a string, found"), "{e}");
-        let e = sources(&[], Some("[server]\nlisten_on = \"x\"\n")).unwrap_err();
-        assert!(
-            e.message()
-                .starts_with("unknown key \"listen_on\" in the [server] table")
+    fn bad_files_are_refused_with_the_file_the_line_and_the_key() {
+        let refused = |text: &str| sources(&[], Some(text)).unwrap_err().message().to_owned();
+        assert_eq!(
+            refused("[server]\nlisten = 1\n"),
+            "bad --config file /etc/pt/tunnel.toml, line 2, column 10 (server.listen): invalid \
+             type: integer `1`, expected a string"
         );
-        let e = sources(&[], Some("[port]\npadding = 3\n")).unwrap_err();
-        assert!(e.message().contains("tail_length"), "{e}");
-        let e = sources(&[], Some("colour = \"red\"\n")).unwrap_err();
-        assert!(e.message().starts_with("unknown key \"colour\""), "{e}");
-        let e = sources(&[], Some("\n\n[server\n")).unwrap_err();
+        let e = refused("[server]\nlisten_on = \"x\"\n");
         assert!(
-            e.message()
-                .starts_with("bad --config file /etc/pt/tunnel.toml, line 3"),
+            e.starts_with("bad --config file /etc/pt/tunnel.toml, line 2"),
             "{e}"
         );
-        let e = sources(&[], Some("server = 3\n")).unwrap_err();
-        assert!(e.message().contains("expected a table"), "{e}");
+        assert!(
+            e.contains("unknown field `listen_on`, expected one of `listen`"),
+            "{e}"
+        );
+        let e = refused("[port]\n\npadding = 3\n");
+        assert!(
+            e.contains("line 3, column 11 (port.padding): unknown key \"padding\" in the [port]"),
+            "{e}"
+        );
+        assert!(e.contains("tail_length"), "{e}");
+        let e = refused("[port]\ntail_length = true\n");
+        assert!(
+            e.contains("line 2, column 15 (port.tail_length): expected a number or a string"),
+            "{e}"
+        );
+        let e = refused("colour = \"red\"\n");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = refused("\n\n[server\n");
+        assert!(
+            e.starts_with("bad --config file /etc/pt/tunnel.toml, line 3"),
+            "{e}"
+        );
+        let e = refused("server = 3\n");
+        assert!(
+            e.contains("line 1, column 10 (server): invalid type: integer `3`"),
+            "{e}"
+        );
     }
 }

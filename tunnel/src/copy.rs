@@ -58,12 +58,12 @@ impl std::fmt::Display for CarryError {
 /// count the payload bytes as they pass.
 pub async fn carry(
     tcp: TcpStream,
-    port: port_tokio::PortStream,
+    port: port_tokio::Stream,
     tcp_to_port: &AtomicU64,
     port_to_tcp: &AtomicU64,
 ) -> Result<(), CarryError> {
     let (tcp_read, tcp_write) = tcp.into_split();
-    let (port_read, port_write) = port.into_split();
+    let (port_read, port_write) = port.split();
     // `try_join`: an error in one direction drops the other at once instead of leaving it
     // waiting for a peer that will never speak again.
     tokio::try_join!(

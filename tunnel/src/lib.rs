@@ -1,4 +1,4 @@
-//! # tunnel: forward TCP ports over PORT
+//! # port-tunnel: forward TCP ports over PORT
 //!
 //! The `port-tunnel` binary is a pair of small daemons. The client listens on a local port
 //! and carries every TCP connection it accepts to the server over PORT; the server checks
@@ -55,6 +55,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+mod config_file;
 pub mod copy;
 pub mod error;
 pub mod server;

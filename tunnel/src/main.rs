@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use tunnel::cli::{Cli, one_line, run};
+use port_tunnel::cli::{Cli, one_line, run};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

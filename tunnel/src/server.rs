@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use port_core::{ServerConfig, Status};
-use port_tokio::{Incoming, Listener, SocketOptions};
+use port_tokio::{Incoming, Listener, Options};
 use tokio::net::TcpStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
@@ -39,7 +39,7 @@ struct Shared {
 
 /// Runs the server until SIGINT or SIGTERM; returns what it carried.
 pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
-    let key = stack::keyfile::read_server_key(&settings.key_file).map_err(Error::msg)?;
+    let key = port_stack::keyfile::read_server_key(&settings.key_file).map_err(Error::msg)?;
     let tokens = match &settings.tokens_file {
         Some(path) => {
             let tokens = Tokens::load(path)?;
@@ -96,15 +96,11 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
     Ok(shared.summary.clone())
 }
 
-/// Binds the listener: PORT connections as they are for the `port` stack, sessions of the
-/// stack otherwise.
+/// Binds the listener, whose sessions are the tunnel stack's.
 async fn bind(settings: &ServerSettings, setup: ServerConfig) -> std::io::Result<Listener> {
-    if settings.stack.is_plain_port() {
-        return Listener::bind(settings.listen, setup).await;
-    }
-    let linger = setup.config().handshake_timeout();
+    let options = Options::for_config(setup.config());
     let factory = settings.stack.server_factory(setup);
-    Listener::bind_sessions(settings.listen, factory, linger, SocketOptions::default()).await
+    Listener::bind_sessions(&port_tokio::runtime(), settings.listen, factory, options).await
 }
 
 /// Prints a line on stdout at once (scripts and tests wait for it).

@@ -13,9 +13,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use port_core::{ClientConfig, ServerConfig, Session, Side};
-use port_tokio::SessionFactory;
-use stack::{LayerContext, Registry};
+use port_core::{ClientConfig, ServerConfig};
+use port_driver::SessionFactory;
+use port_stack::{LayerFactory, Registry, RegistryError, layers};
 
 /// The default stack: PORT directly over TCP.
 pub const DEFAULT_STACK: &str = "port";
@@ -106,31 +106,35 @@ impl TunnelStack {
         self.plain
     }
 
-    /// One server session of this stack.
-    pub fn server_session(&self, setup: &ServerConfig) -> std::io::Result<Box<dyn Session + Send>> {
-        let mut context = LayerContext::fresh(Side::Server)?;
-        context.server = Some(setup.clone());
-        self.build(&context)
+    /// The factory of the client's sessions, with `setup` (key, token, configuration).
+    pub fn client_factory(&self, setup: ClientConfig) -> SessionFactory {
+        self.factory(layers::port::client(setup))
     }
 
-    /// One client session of this stack.
-    pub fn client_session(&self, setup: &ClientConfig) -> std::io::Result<Box<dyn Session + Send>> {
-        let mut context = LayerContext::fresh(Side::Client)?;
-        context.client = Some(setup.clone());
-        self.build(&context)
-    }
-
-    /// Builds a server session for every accepted connection.
+    /// The factory of the server's sessions, with `setup` (key, configuration, replay filter).
     pub fn server_factory(&self, setup: ServerConfig) -> SessionFactory {
-        let stack = self.clone();
-        Arc::new(move |_peer| Ok(stack.server_session(&setup)?))
+        self.factory(layers::port::server(setup))
     }
 
-    fn build(&self, context: &LayerContext) -> std::io::Result<Box<dyn Session + Send>> {
-        let stack = self.registry.build(&self.spec, context).map_err(|e| {
-            std::io::Error::other(format!("cannot build the stack {:?}: {e}", self.spec))
-        })?;
-        Ok(Box::new(stack))
+    /// Sessions with `port` as their PORT layer: the connection itself for `port` alone, a
+    /// stack around it otherwise.
+    fn factory(&self, port: LayerFactory) -> SessionFactory {
+        let cannot = |spec: &str, e: RegistryError| {
+            let e = format!("cannot build the stack {spec:?}: {e}");
+            port_driver::Error::from(std::io::Error::other(e))
+        };
+        let spec = self.spec.clone();
+        if self.plain {
+            return Arc::new(move |start, _peer| port(start, 0).map_err(|e| cannot(&spec, e)));
+        }
+        let mut registry = (*self.registry).clone();
+        registry
+            .configure("port", port)
+            .expect("every tunnel stack has the built-in port layer");
+        Arc::new(move |start, _peer| match registry.build(&spec, start) {
+            Ok(stack) => Ok(Box::new(stack)),
+            Err(e) => Err(cannot(&spec, e)),
+        })
     }
 }
 

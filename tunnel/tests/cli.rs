@@ -179,7 +179,9 @@ fn bad_settings_name_the_field() {
     fs::write(&config, "[client]\nsrever = \"x\"\n").unwrap();
     let (_, e) = fails(&["client", "--config", config.to_str().unwrap()], &[]);
     assert!(
-        e.contains("unknown key \"srever\" in the [client] table"),
+        e.contains(
+            "line 2, column 1 (client.srever): unknown field `srever`, expected one of `listen`"
+        ),
         "{e}"
     );
     let (_, e) = fails(&["keygen", "--out", dir.to_str().unwrap()], &[]);
@@ -207,7 +209,7 @@ fn bad_stacks_files_are_one_line_naming_the_field_and_the_file() {
     assert_eq!(code, 1);
     assert!(e.contains("bad --stacks-file: "), "{e}");
     assert!(e.contains(&format!("{broken}: line 2")), "{e}");
-    assert!(e.contains("unknown key \"layer\""), "{e}");
+    assert!(e.contains("(stack.x.layer): unknown field `layer`"), "{e}");
     // The stack crate's search path is read too, and a broken file there is named.
     let (_, e) = fails(&server, &[("PORT_STACKS_FILE", &broken)]);
     assert!(

@@ -17,10 +17,11 @@ use super::wire::{
     MessageHeader, SERVER_INIT_HEADER_LEN, ServerInitHeader,
 };
 use crate::config::{Config, Padding};
-use crate::connection::Seed;
+
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, skip, uniform};
+use crate::session::{Link, Redirect, Seed, Session};
 
 enum Role {
     Client,
@@ -54,11 +55,12 @@ enum State {
 /// [`Session`](crate::Session), wire-compatible with upstream SeasideVPN peers.
 ///
 /// The flow: the client's INIT goes to the listener on the first TCP connection; the listener's
-/// application accepts with [`accept`](Self::accept) (the user id is the port of the
-/// per-user socket the driver opened) or rejects with [`reject`](Self::reject); both sides
-/// then report [`Event::Redirect`] and continue on a second TCP connection to that port, which
-/// carries DATA and TERM. The driver calls [`handle_redirected`](Self::handle_redirected) once
-/// that connection is up; until then the session's deadline (`handshake_timeout`) runs.
+/// application accepts with [`accept`](Session::accept) (the user id is the port of the
+/// per-user socket the driver opened when [`redirect`](Session::redirect) asked for it) or
+/// rejects with [`reject`](Session::reject); both sides then ask to move
+/// ([`Redirect::Move`]) and continue on a second TCP connection to that port, which carries
+/// DATA and TERM. The driver calls [`handle_link_up`](Session::handle_link_up) once that
+/// connection is up; until then the session's deadline (`handshake_timeout`) runs.
 ///
 /// What it keeps from upstream: every byte. What it adds on its side of the wire: exact-length
 /// reads, a deadline on every wait, low-order ephemeral keys refused, a close on the first
@@ -185,197 +187,9 @@ impl Connection {
         self.events.close_reason()
     }
 
-    /// True when the session is over and every byte it produced was handed out.
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed) && self.tx.is_empty()
-    }
-
-    /// True once our TERM (or the last bytes of a failed session) was handed out: seaside has
-    /// no keepalive, so nothing at all follows.
-    pub fn is_send_closed(&self) -> bool {
-        self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
-    }
-
-    /// True once the peer's TERM arrived.
-    pub fn is_peer_finished(&self) -> bool {
-        self.peer_term
-    }
-
-    /// Bytes accepted by `send` but not yet handed out.
-    pub fn send_buffered(&self) -> usize {
-        self.queue.bytes + self.tx.len()
-    }
-
-    /// The largest message: [`MAX_PAYLOAD`] (65 495) bytes, what upstream's u16 length holds.
-    pub fn max_message(&self) -> usize {
-        MAX_PAYLOAD
-    }
-
     // ----- application calls --------------------------------------------------------------
 
-    /// Queues one message; it goes out as one DATA message. Messages above [`MAX_PAYLOAD`]
-    /// are refused with [`Error::MessageTooLarge`] (upstream peers cannot receive them).
-    /// Accepted from [`Event::Connected`] on; a listener's messages wait for the second
-    /// connection.
-    pub fn send(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        match self.state {
-            State::Open | State::Redirect { .. } if self.term_queued => return Err(Error::Closing),
-            State::Open => {}
-            State::Redirect { .. } if self.user_id.is_some() && self.side() == Side::Server => {}
-            State::Closed => return Err(self.closed_error()),
-            _ => return Err(Error::NotConnected),
-        }
-        let data = data.into();
-        if data.len() > MAX_PAYLOAD {
-            return Err(Error::MessageTooLarge {
-                len: data.len(),
-                max: MAX_PAYLOAD,
-            });
-        }
-        self.queue.push(data);
-        Ok(())
-    }
-
-    /// Listener: accepts the authenticated client. `user_id` must be the port of the per-user
-    /// socket the client will connect to (1 to 65535, else [`Error::UserIdOutOfRange`]). Queues
-    /// the server INIT and reports [`Event::Redirect`] and [`Event::Connected`].
-    pub fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        let port = u16::try_from(user_id)
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or(Error::UserIdOutOfRange { user_id })?;
-        self.take_decision()?;
-        self.queue_server_init(0, port);
-        // The wait for the second connection gets a full timeout of its own.
-        self.state = State::Redirect {
-            deadline: self.last_now + self.config.handshake_timeout(),
-        };
-        self.user_id = Some(port);
-        self.events.push(Event::Redirect { port });
-        self.events.push(Event::Connected {
-            user_id: port.into(),
-        });
-        Ok(())
-    }
-
-    /// Listener: rejects the authenticated client with a failure `status` (one byte on the
-    /// wire: [`Error::StatusOutOfRange`] above 255). The server INIT carrying it, with user
-    /// id 0 as upstream sends, is queued and the session closes with
-    /// [`CloseReason::Rejected`].
-    pub fn reject(&mut self, status: Status) -> Result<(), Error> {
-        if status == Status::Success {
-            return Err(Error::RejectWithSuccess);
-        }
-        let code = u8::try_from(status.code()).map_err(|_| Error::StatusOutOfRange(status))?;
-        self.take_decision()?;
-        self.queue_server_init(code, 0);
-        self.finish(CloseReason::Rejected(status));
-        Ok(())
-    }
-
-    /// Ends the session gracefully: queued messages go out, then TERM. Messages from the peer
-    /// keep arriving until its own TERM. Before the handshake completed it closes at once.
-    pub fn close(&mut self) {
-        match self.state {
-            State::Open => self.term_queued = true,
-            State::Redirect { .. } if self.side() == Side::Server => self.term_queued = true,
-            State::Closed => {}
-            _ => self.fail(CloseReason::Local),
-        }
-    }
-
     // ----- I/O -----------------------------------------------------------------------------
-
-    /// The second connection is up: messages flow on it from now on.
-    pub fn handle_redirected(&mut self, now: Instant) {
-        self.last_now = now;
-        if let State::Redirect { .. } = self.state {
-            self.rx.clear();
-            self.skip = 0;
-            self.state = State::Open;
-            if self.side() == Side::Client
-                && let Some(port) = self.user_id
-            {
-                self.events.push(Event::Connected {
-                    user_id: port.into(),
-                });
-            }
-        }
-    }
-
-    /// The byte stream ended. The first connection ending while the second is awaited is
-    /// expected (upstream listeners close it); a listener that has not authenticated its
-    /// client keeps its drain deadline; after the peer's TERM our queued messages and TERM
-    /// still go out; after ours it is a clean end; otherwise the session closes with
-    /// [`CloseReason::TransportClosed`].
-    pub fn handle_transport_end(&mut self, now: Instant) {
-        self.last_now = now;
-        match self.state {
-            State::ServerAwaitInit
-            | State::ServerAwaitToken { .. }
-            | State::ServerInitTail { .. }
-            | State::Draining { .. }
-            | State::Redirect { .. }
-            | State::Closed => {}
-            // The peer ended its direction and its stream: what we queued and our TERM
-            // still go out (a FIN does not mean it stopped reading), then the session ends.
-            State::Open if self.peer_term => self.term_queued = true,
-            State::Open if self.term_sent => self.finish(CloseReason::Local),
-            _ => self.fail(CloseReason::TransportClosed),
-        }
-    }
-
-    /// Feeds bytes read from the current TCP connection, in any chunking. Never fails.
-    pub fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
-        self.last_now = now;
-        loop {
-            if self.skip > 0 {
-                skip(&mut data, &mut self.skip);
-                if self.skip > 0 {
-                    return;
-                }
-                self.after_tail(now);
-                continue;
-            }
-            if data.is_empty() {
-                return;
-            }
-            let Some(need) = self.bytes_needed() else {
-                return;
-            };
-            if let Some(unit) = self.rx.fill(&mut data, need) {
-                self.on_unit(now, unit);
-                if self.rx.is_empty() {
-                    // Units are copied out as they complete; letting the allocation go means
-                    // a session that fell silent pins none (the next unit allocates anew).
-                    self.rx.release();
-                }
-            }
-        }
-    }
-
-    /// Bytes to write to the current TCP connection, if any.
-    #[must_use]
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.last_now = now;
-        if matches!(self.state, State::Open) {
-            self.build_messages(now);
-        }
-        // The whole buffer is handed over, so an idle session pins no transmit allocation.
-        (!self.tx.is_empty()).then(|| mem::take(&mut self.tx).freeze())
-    }
-
-    /// The next event.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop();
-        if event.is_none() {
-            // Drained: an idle session keeps no queue allocation.
-            self.events.release();
-            self.queue.release_if_empty();
-        }
-        event
-    }
 
     /// Heap bytes reserved by the session's own buffers (receive, transmit, the event and send
     /// queues), used or not. Every one is given back once drained, so an idle session that
@@ -385,40 +199,6 @@ impl Connection {
             + self.tx.capacity()
             + self.events.capacity() * std::mem::size_of::<Event>()
             + self.queue.messages.capacity() * std::mem::size_of::<Bytes>()
-    }
-
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.state {
-            State::ClientAwaitInit { deadline }
-            | State::ClientInitTail { deadline, .. }
-            | State::ServerDecide { deadline }
-            | State::Redirect { deadline } => Some(*deadline),
-            State::ServerAwaitInit
-            | State::ServerAwaitToken { .. }
-            | State::ServerInitTail { .. }
-            | State::Draining { .. } => Some(self.drain_deadline),
-            State::Open => self.term_deadline,
-            State::Closed => None,
-        }
-    }
-
-    /// Fires whatever is due at `now`; early or repeated calls are harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = now;
-        let Some(deadline) = self.poll_timeout() else {
-            return;
-        };
-        if now < deadline {
-            return;
-        }
-        match self.state {
-            State::Draining { refusal } => self.fail(CloseReason::Refused(refusal)),
-            // The peer never ended after our TERM: our side is done regardless.
-            State::Open => self.finish(CloseReason::Local),
-            _ => self.fail(CloseReason::HandshakeTimeout),
-        }
     }
 }
 
@@ -539,7 +319,6 @@ impl Connection {
                 self.state = State::Redirect {
                     deadline: now + self.config.handshake_timeout(),
                 };
-                self.events.push(Event::Redirect { port: user_id });
             }
             State::ServerInitTail { token, client_type } => {
                 self.state = State::ServerDecide {
@@ -693,61 +472,240 @@ impl Connection {
     }
 }
 
-impl crate::Session for Connection {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        Connection::handle_input(self, now, data)
+impl Session for Connection {
+    /// The link is up. The first time (the connection the INIT travels on) there is nothing
+    /// to do; once the session moved (see [`redirect`](Session::redirect)), the second
+    /// connection is up and messages flow on it from now on.
+    fn handle_link_up(&mut self, now: Instant, _link: Link) {
+        self.last_now = now;
+        if let State::Redirect { .. } = self.state {
+            self.rx.clear();
+            self.skip = 0;
+            self.state = State::Open;
+            if self.side() == Side::Client
+                && let Some(port) = self.user_id
+            {
+                self.events.push(Event::Connected {
+                    user_id: port.into(),
+                });
+            }
+        }
     }
+
+    /// Feeds bytes read from the current TCP connection, in any chunking. Never fails.
+    fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
+        self.last_now = now;
+        loop {
+            if self.skip > 0 {
+                skip(&mut data, &mut self.skip);
+                if self.skip > 0 {
+                    return;
+                }
+                self.after_tail(now);
+                continue;
+            }
+            if data.is_empty() {
+                return;
+            }
+            let Some(need) = self.bytes_needed() else {
+                return;
+            };
+            if let Some(unit) = self.rx.fill(&mut data, need) {
+                self.on_unit(now, unit);
+                if self.rx.is_empty() {
+                    // Units are copied out as they complete; letting the allocation go means
+                    // a session that fell silent pins none (the next unit allocates anew).
+                    self.rx.release();
+                }
+            }
+        }
+    }
+
+    /// The byte stream ended. The first connection ending while the second is awaited is
+    /// expected (upstream listeners close it); a listener that has not authenticated its
+    /// client keeps its drain deadline; after the peer's TERM our queued messages and TERM
+    /// still go out; after ours it is a clean end; otherwise the session closes with
+    /// [`CloseReason::TransportClosed`].
+    fn handle_link_end(&mut self, now: Instant, _reason: Option<CloseReason>) {
+        self.last_now = now;
+        match self.state {
+            State::ServerAwaitInit
+            | State::ServerAwaitToken { .. }
+            | State::ServerInitTail { .. }
+            | State::Draining { .. }
+            | State::Redirect { .. }
+            | State::Closed => {}
+            // The peer ended its direction and its stream: what we queued and our TERM
+            // still go out (a FIN does not mean it stopped reading), then the session ends.
+            State::Open if self.peer_term => self.term_queued = true,
+            State::Open if self.term_sent => self.finish(CloseReason::Local),
+            _ => self.fail(CloseReason::TransportClosed),
+        }
+    }
+
+    /// Bytes to write to the current TCP connection, if any.
     fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        Connection::poll_transmit(self, now)
+        self.last_now = now;
+        if matches!(self.state, State::Open) {
+            self.build_messages(now);
+        }
+        // The whole buffer is handed over, so an idle session pins no transmit allocation.
+        (!self.tx.is_empty()).then(|| mem::take(&mut self.tx).freeze())
     }
-    fn poll_event(&mut self) -> Option<Event> {
-        Connection::poll_event(self)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Connection::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Connection::handle_timeout(self, now)
-    }
-    fn send(&mut self, data: Bytes) -> Result<(), Error> {
-        Connection::send(self, data)
-    }
-    fn close(&mut self) {
-        Connection::close(self)
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        Connection::accept(self, user_id)
-    }
-    fn reject(&mut self, status: Status) -> Result<(), Error> {
-        Connection::reject(self, status)
-    }
-    fn is_closed(&self) -> bool {
-        Connection::is_closed(self)
-    }
-    fn handle_transport_end(&mut self, now: Instant) {
-        Connection::handle_transport_end(self, now)
-    }
-    fn is_send_closed(&self) -> bool {
-        Connection::is_send_closed(self)
-    }
+
+    /// No keepalive follows a TERM: once it is out, the write side can be shut.
     fn is_send_finished(&self) -> bool {
-        // No keepalive follows a TERM: once it is out, the write side can be shut.
-        Connection::is_send_closed(self)
+        self.is_send_closed()
     }
-    fn is_peer_finished(&self) -> bool {
-        Connection::is_peer_finished(self)
+
+    /// Queues one message; it goes out as one DATA message. Messages above [`MAX_PAYLOAD`]
+    /// are refused with [`Error::MessageTooLarge`] (upstream peers cannot receive them).
+    /// Accepted from [`Event::Connected`] on; a listener's messages wait for the second
+    /// connection.
+    fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        match self.state {
+            State::Open | State::Redirect { .. } if self.term_queued => return Err(Error::Closing),
+            State::Open => {}
+            State::Redirect { .. } if self.user_id.is_some() && self.side() == Side::Server => {}
+            State::Closed => return Err(self.closed_error()),
+            _ => return Err(Error::NotConnected),
+        }
+        if data.len() > MAX_PAYLOAD {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: MAX_PAYLOAD,
+            });
+        }
+        self.queue.push(data);
+        Ok(())
     }
+
+    /// Ends the session gracefully: queued messages go out, then TERM. Messages from the peer
+    /// keep arriving until its own TERM. Before the handshake completed it closes at once.
+    fn close(&mut self) {
+        match self.state {
+            State::Open => self.term_queued = true,
+            State::Redirect { .. } if self.side() == Side::Server => self.term_queued = true,
+            State::Closed => {}
+            _ => self.fail(CloseReason::Local),
+        }
+    }
+
+    /// Listener: accepts the authenticated client. `user_id` must be the port of the per-user
+    /// socket the client will connect to (1 to 65535, else [`Error::UserIdOutOfRange`]). Queues
+    /// the server INIT, asks to move ([`Redirect::Move`]) and reports [`Event::Connected`].
+    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
+        let port = u16::try_from(user_id)
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or(Error::UserIdOutOfRange { user_id })?;
+        self.take_decision()?;
+        self.queue_server_init(0, port);
+        // The wait for the second connection gets a full timeout of its own.
+        self.state = State::Redirect {
+            deadline: self.last_now + self.config.handshake_timeout(),
+        };
+        self.user_id = Some(port);
+        self.events.push(Event::Connected {
+            user_id: port.into(),
+        });
+        Ok(())
+    }
+
+    /// Listener: rejects the authenticated client with a failure `status` (one byte on the
+    /// wire: [`Error::StatusOutOfRange`] above 255). The server INIT carrying it, with user
+    /// id 0 as upstream sends, is queued and the session closes with
+    /// [`CloseReason::Rejected`].
+    fn reject(&mut self, status: Status) -> Result<(), Error> {
+        if status == Status::Success {
+            return Err(Error::RejectWithSuccess);
+        }
+        let code = u8::try_from(status.code()).map_err(|_| Error::StatusOutOfRange(status))?;
+        self.take_decision()?;
+        self.queue_server_init(code, 0);
+        self.finish(CloseReason::Rejected(status));
+        Ok(())
+    }
+
+    /// Bytes accepted by `send` but not yet handed out.
     fn send_buffered(&self) -> usize {
-        Connection::send_buffered(self)
+        self.queue.bytes + self.tx.len()
     }
+
+    /// The largest message: [`MAX_PAYLOAD`] (65 495) bytes, what upstream's u16 length holds.
     fn max_message(&self) -> usize {
-        Connection::max_message(self)
+        MAX_PAYLOAD
     }
-    fn handle_redirected(&mut self, now: Instant) {
-        Connection::handle_redirected(self, now)
+
+    /// The next event.
+    fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop();
+        if event.is_none() {
+            // Drained: an idle session keeps no queue allocation.
+            self.events.release();
+            self.queue.release_if_empty();
+        }
+        event
     }
-    fn needs_redirect(&self) -> bool {
-        true
+
+    /// True once our TERM (or the last bytes of a failed session) was handed out: seaside has
+    /// no keepalive, so nothing at all follows.
+    fn is_send_closed(&self) -> bool {
+        self.tx.is_empty() && (self.term_sent || matches!(self.state, State::Closed))
+    }
+
+    /// True once the peer's TERM arrived.
+    fn is_peer_finished(&self) -> bool {
+        self.peer_term
+    }
+
+    /// True when the session is over and every byte it produced was handed out.
+    fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed) && self.tx.is_empty()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::ClientAwaitInit { deadline }
+            | State::ClientInitTail { deadline, .. }
+            | State::ServerDecide { deadline }
+            | State::Redirect { deadline } => Some(*deadline),
+            State::ServerAwaitInit
+            | State::ServerAwaitToken { .. }
+            | State::ServerInitTail { .. }
+            | State::Draining { .. } => Some(self.drain_deadline),
+            State::Open => self.term_deadline,
+            State::Closed => None,
+        }
+    }
+
+    /// Fires whatever is due at `now`; early or repeated calls are harmless.
+    fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        match self.state {
+            State::Draining { refusal } => self.fail(CloseReason::Refused(refusal)),
+            // The peer never ended after our TERM: our side is done regardless.
+            State::Open => self.finish(CloseReason::Local),
+            _ => self.fail(CloseReason::HandshakeTimeout),
+        }
+    }
+
+    /// A listener that reported `Authenticate` asks for its per-user socket; both sides ask to
+    /// move once the server INIT named the port (server: after `accept`; client: once the
+    /// server INIT was read).
+    fn redirect(&self) -> Option<Redirect> {
+        match (&self.state, self.user_id) {
+            (State::ServerDecide { .. }, _) => Some(Redirect::Listen),
+            (State::Redirect { .. }, Some(port)) => Some(Redirect::Move { port }),
+            _ => None,
+        }
     }
 }
 

@@ -15,8 +15,9 @@
 //!
 //! The flow takes two TCP connections: the client INIT goes to the listener; the server INIT
 //! carries the user id, which is the port of a per-user socket; DATA and TERM then run on a
-//! second connection to that port. The session asks its driver for that connection with
-//! [`Event::Redirect`](crate::Event::Redirect).
+//! second connection to that port. The session asks its driver for that connection through
+//! [`Session::redirect`](crate::Session::redirect), the one hook the generic interfaces have
+//! for it.
 //!
 //! **What this profile does not protect against** (the bytes are upstream's, so neither can
 //! be added): replayed messages (no sequence numbers, one key for both directions, a recorded
@@ -28,7 +29,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use port_core::{Config, Event};
+//! use port_core::{Config, Event, Link, Redirect, Session};
 //! use port_core::seaside::{ClientConfig, Connection, ServerConfig, ServerKey};
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
@@ -43,15 +44,16 @@
 //! let init = client.poll_transmit(now).unwrap();
 //! server.handle_input(now, &init);
 //! assert!(matches!(server.poll_event(), Some(Event::Authenticate { .. })));
+//! assert_eq!(server.redirect(), Some(Redirect::Listen)); // the driver opens a per-user socket
 //! server.accept(40000)?; // the port of the per-user socket the driver opened
 //! let reply = server.poll_transmit(now).unwrap();
 //! client.handle_input(now, &reply);
-//! assert_eq!(client.poll_event(), Some(Event::Redirect { port: 40000 }));
+//! assert_eq!(client.redirect(), Some(Redirect::Move { port: 40000 }));
 //!
 //! // Connection 2: the driver connected to port 40000; messages flow.
-//! client.handle_redirected(now);
-//! server.handle_redirected(now);
-//! client.send("hello")?;
+//! client.handle_link_up(now, Link::STREAM);
+//! server.handle_link_up(now, Link::STREAM);
+//! client.send("hello".into())?;
 //! server.handle_input(now, &client.poll_transmit(now).unwrap());
 //! assert!(std::iter::from_fn(|| server.poll_event()).any(|e| e == Event::Data("hello".into())));
 //! # Ok::<(), port_core::Error>(())

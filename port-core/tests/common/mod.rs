@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use port_core::Session;
 use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey, Status};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};

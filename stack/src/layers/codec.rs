@@ -5,25 +5,24 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use port_core::{CloseReason, Error, Event, ProtocolError};
-
-use crate::layer::Layer;
+use port_core::{CloseReason, Error, Event, Link, ProtocolError, Session};
 
 /// How a codec layer turns messages from above into bytes for below, and back.
 pub trait Codec: Send {
-    /// The layer's name.
-    const NAME: &'static str;
     /// Encodes one message from above.
     fn encode(&mut self, message: Bytes) -> Bytes;
     /// Decodes input from below, pushing each complete message to `out`.
     fn decode(&mut self, input: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), ProtocolError>;
     /// True when input ended inside a message.
     fn is_partial(&self) -> bool;
-    /// The largest message `encode` accepts.
-    fn max_message(&self) -> usize;
+    /// The largest message `encode` accepts over a link whose own messages are at most
+    /// `link_max` bytes. A codec whose output is a byte stream is free of `link_max` (a stack
+    /// cuts its output to fit the layer below); one that hands messages down as they are is
+    /// bounded by it.
+    fn max_message(&self, link_max: usize) -> usize;
 }
 
-/// A [`Layer`] made of a [`Codec`] and the common lifecycle.
+/// A [`Session`] made of a [`Codec`] and the common lifecycle.
 #[derive(Debug, Default)]
 pub struct CodecLayer<C> {
     codec: C,
@@ -31,7 +30,8 @@ pub struct CodecLayer<C> {
     queued: usize,
     events: VecDeque<Event>,
     decoded: VecDeque<Bytes>,
-    up: bool,
+    /// The link came up; what it takes at most per message.
+    link_max: Option<usize>,
     close_requested: bool,
     /// This side ended its direction before the peer did.
     ours_first: bool,
@@ -48,7 +48,7 @@ impl<C: Codec> CodecLayer<C> {
             queued: 0,
             events: VecDeque::new(),
             decoded: VecDeque::new(),
-            up: false,
+            link_max: None,
             close_requested: false,
             ours_first: false,
             peer_finished: false,
@@ -78,17 +78,21 @@ impl<C: Codec> CodecLayer<C> {
     }
 }
 
-impl<C: Codec> Layer for CodecLayer<C> {
-    fn name(&self) -> &str {
-        C::NAME
-    }
-    fn link_up(&mut self, _now: Instant, user_id: u32) {
-        if !self.up && self.closed.is_none() {
-            self.up = true;
-            self.events.push_back(Event::Connected { user_id });
+impl<C: Codec> Session for CodecLayer<C> {
+    fn handle_link_up(&mut self, _now: Instant, link: Link) {
+        if self.link_max.is_none() && self.closed.is_none() {
+            self.link_max = Some(link.max_message);
+            self.events.push_back(Event::Connected {
+                user_id: link.user_id,
+            });
         }
     }
-    fn input(&mut self, _now: Instant, data: Bytes) {
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.handle_input_owned(now, Bytes::copy_from_slice(data));
+    }
+
+    fn handle_input_owned(&mut self, _now: Instant, data: Bytes) {
         if self.closed.is_some() || self.peer_finished {
             return;
         }
@@ -97,7 +101,11 @@ impl<C: Codec> Layer for CodecLayer<C> {
             Err(e) => self.end(CloseReason::Protocol(e)),
         }
     }
-    fn link_finished(&mut self, _now: Instant) {
+
+    fn handle_link_end(&mut self, _now: Instant, reason: Option<CloseReason>) {
+        if let Some(reason) = reason {
+            return self.end(reason);
+        }
         if self.peer_finished || self.closed.is_some() {
             return;
         }
@@ -110,9 +118,18 @@ impl<C: Codec> Layer for CodecLayer<C> {
         self.events.push_back(Event::Finished);
         self.maybe_finish();
     }
-    fn link_down(&mut self, _now: Instant, reason: CloseReason) {
-        self.end(reason);
+
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Bytes> {
+        let data = self.down.pop_front()?;
+        self.queued -= data.len();
+        self.maybe_finish();
+        Some(data)
     }
+
+    fn is_send_finished(&self) -> bool {
+        self.is_send_closed()
+    }
+
     fn send(&mut self, data: Bytes) -> Result<(), Error> {
         if let Some(reason) = self.closed {
             return Err(Error::Closed(reason));
@@ -120,10 +137,10 @@ impl<C: Codec> Layer for CodecLayer<C> {
         if self.close_requested {
             return Err(Error::Closing);
         }
-        if !self.up {
+        if self.link_max.is_none() {
             return Err(Error::NotConnected);
         }
-        let max = self.codec.max_message();
+        let max = self.max_message();
         if data.len() > max {
             return Err(Error::MessageTooLarge {
                 len: data.len(),
@@ -135,6 +152,7 @@ impl<C: Codec> Layer for CodecLayer<C> {
         self.down.push_back(encoded);
         Ok(())
     }
+
     fn close(&mut self) {
         if !self.close_requested && !self.peer_finished {
             self.ours_first = true;
@@ -142,32 +160,34 @@ impl<C: Codec> Layer for CodecLayer<C> {
         self.close_requested = true;
         self.maybe_finish();
     }
-    fn poll_transmit(&mut self, _now: Instant) -> Option<Bytes> {
-        let data = self.down.pop_front()?;
-        self.queued -= data.len();
-        self.maybe_finish();
-        Some(data)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn handle_timeout(&mut self, _now: Instant) {}
-    fn is_send_closed(&self) -> bool {
-        (self.close_requested || self.closed.is_some()) && self.down.is_empty()
-    }
-    fn is_send_finished(&self) -> bool {
-        self.is_send_closed()
-    }
-    fn is_closed(&self) -> bool {
-        self.closed.is_some() && self.down.is_empty()
-    }
+
     fn send_buffered(&self) -> usize {
         self.queued
     }
+
     fn max_message(&self) -> usize {
-        self.codec.max_message()
+        self.codec.max_message(self.link_max.unwrap_or(usize::MAX))
     }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn is_send_closed(&self) -> bool {
+        (self.close_requested || self.closed.is_some()) && self.down.is_empty()
+    }
+
+    fn is_peer_finished(&self) -> bool {
+        self.peer_finished
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.is_some() && self.down.is_empty()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
 }

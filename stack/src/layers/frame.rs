@@ -7,6 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use port_core::ProtocolError;
 
 use super::codec::{Codec, CodecLayer};
+use crate::factory::LayerFactory;
 
 /// Default largest message of a `frame` layer.
 pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;
@@ -28,7 +29,6 @@ impl Default for LengthPrefix {
 }
 
 impl Codec for LengthPrefix {
-    const NAME: &'static str = "frame";
     fn encode(&mut self, message: Bytes) -> Bytes {
         let mut out = BytesMut::with_capacity(4 + message.len());
         out.put_u32(message.len() as u32);
@@ -57,7 +57,9 @@ impl Codec for LengthPrefix {
     fn is_partial(&self) -> bool {
         !self.buf.is_empty()
     }
-    fn max_message(&self) -> usize {
+    /// The output is a byte stream, which a stack cuts to fit the layer below: only the
+    /// length prefix bounds a message.
+    fn max_message(&self, _link_max: usize) -> usize {
         self.max_message
     }
 }
@@ -78,4 +80,9 @@ impl Frame {
     pub fn new() -> Self {
         Self::with_max_message(DEFAULT_MAX_MESSAGE)
     }
+}
+
+/// What the registry builds `frame` with (the default 16 MiB message limit).
+pub fn factory() -> LayerFactory {
+    crate::factory::factory(|_, _| Ok(Box::new(Frame::new())))
 }

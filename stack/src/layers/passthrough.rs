@@ -9,13 +9,13 @@ use bytes::Bytes;
 use port_core::ProtocolError;
 
 use super::codec::{Codec, CodecLayer};
+use crate::factory::LayerFactory;
 
 /// The identity codec.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Identity;
 
 impl Codec for Identity {
-    const NAME: &'static str = "passthrough";
     fn encode(&mut self, message: Bytes) -> Bytes {
         message
     }
@@ -28,8 +28,9 @@ impl Codec for Identity {
     fn is_partial(&self) -> bool {
         false
     }
-    fn max_message(&self) -> usize {
-        usize::MAX
+    /// Messages go down as they are: as large as the layer below takes.
+    fn max_message(&self, link_max: usize) -> usize {
+        link_max
     }
 }
 
@@ -41,4 +42,9 @@ impl Passthrough {
     pub fn new() -> Self {
         CodecLayer::with_codec(Identity)
     }
+}
+
+/// What the registry builds `passthrough` with.
+pub fn factory() -> LayerFactory {
+    crate::factory::factory(|_, _| Ok(Box::new(Passthrough::new())))
 }

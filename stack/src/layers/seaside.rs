@@ -1,101 +1,57 @@
 //! `seaside`: a session of the seaside wire profile (upstream SeasideVPN's PORT) as a layer.
-//! It moves to a second TCP connection after its handshake, so it is always the bottom layer.
+//! A [`seaside::Connection`](Connection) is a [`Session`] of its own; this file holds the
+//! factories that give it its keys. It moves to a second TCP connection after its handshake,
+//! which only the bottom layer can ask its driver for, so it is refused anywhere else.
 
-use std::time::Instant;
-
-use bytes::Bytes;
+use port_core::Session;
 use port_core::seaside::{ClientConfig, Connection, ServerConfig};
-use port_core::{CloseReason, Error, Event, Seed, Status};
 
-use crate::layer::Layer;
+use crate::error::RegistryError;
+use crate::factory::{LayerFactory, factory};
+use crate::names::quoted;
 
-/// A seaside session (client or listener side) as a layer.
-#[derive(Debug)]
-pub struct SeasideLayer {
-    conn: Connection,
+/// What an unconfigured `seaside` layer needs, for [`RegistryError::MissingSetup`].
+pub const NEEDS: &str = "upstream keys: configure it with \
+     port_stack::layers::seaside::client(seaside::ClientConfig) or \
+     port_stack::layers::seaside::server(seaside::ServerConfig)";
+
+/// Builds client sessions with `setup` (the listener's key and the token).
+pub fn client(setup: ClientConfig) -> LayerFactory {
+    factory(move |start, index| {
+        bottom_only(index)?;
+        let conn = Connection::client(&setup, start.now, start.seed);
+        Ok(Box::new(conn) as Box<dyn Session + Send>)
+    })
 }
 
-impl SeasideLayer {
-    /// The client side: its INIT is queued at once.
-    pub fn client(setup: &ClientConfig, now: Instant, seed: Seed) -> Self {
-        SeasideLayer {
-            conn: Connection::client(setup, now, seed),
-        }
-    }
-
-    /// The listener side.
-    pub fn server(setup: &ServerConfig, now: Instant, seed: Seed) -> Self {
-        SeasideLayer {
-            conn: Connection::server(setup, now, seed),
-        }
-    }
-
-    /// The session inside.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
+/// Builds listener sessions with `setup` (the listener's private key).
+pub fn server(setup: ServerConfig) -> LayerFactory {
+    factory(move |start, index| {
+        bottom_only(index)?;
+        let conn = Connection::server(&setup, start.now, start.seed);
+        Ok(Box::new(conn) as Box<dyn Session + Send>)
+    })
 }
 
-impl Layer for SeasideLayer {
-    fn name(&self) -> &str {
-        "seaside"
+/// The built-in `seaside` before the application configured it.
+pub(crate) fn unconfigured() -> LayerFactory {
+    factory(|_, index| {
+        bottom_only(index)?;
+        Err(RegistryError::MissingSetup {
+            layer: "seaside".to_owned(),
+            needs: NEEDS,
+        })
+    })
+}
+
+/// Refuses a layer that owns the transport anywhere but at the bottom.
+fn bottom_only(index: usize) -> Result<(), RegistryError> {
+    if index == 0 {
+        return Ok(());
     }
-    fn link_up(&mut self, _now: Instant, _user_id: u32) {
-        // The INIT is already queued; the stack pulls it now that there is somewhere to send it.
-    }
-    fn input(&mut self, now: Instant, data: Bytes) {
-        self.conn.handle_input(now, &data);
-    }
-    fn link_finished(&mut self, now: Instant) {
-        self.conn.handle_transport_end(now);
-    }
-    fn link_down(&mut self, now: Instant, _reason: CloseReason) {
-        self.conn.handle_transport_end(now);
-    }
-    fn send(&mut self, data: Bytes) -> Result<(), Error> {
-        self.conn.send(data)
-    }
-    fn close(&mut self) {
-        self.conn.close();
-    }
-    fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        self.conn.accept(user_id)
-    }
-    fn reject(&mut self, status: Status) -> Result<(), Error> {
-        self.conn.reject(status)
-    }
-    fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.conn.poll_transmit(now)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.conn.poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.conn.handle_timeout(now);
-    }
-    fn is_send_closed(&self) -> bool {
-        self.conn.is_send_closed()
-    }
-    fn is_send_finished(&self) -> bool {
-        // No keepalive follows a seaside TERM.
-        self.conn.is_send_closed()
-    }
-    fn is_closed(&self) -> bool {
-        self.conn.is_closed()
-    }
-    fn send_buffered(&self) -> usize {
-        self.conn.send_buffered()
-    }
-    fn max_message(&self) -> usize {
-        self.conn.max_message()
-    }
-    fn needs_redirect(&self) -> bool {
-        true
-    }
-    fn link_redirected(&mut self, now: Instant) {
-        self.conn.handle_redirected(now);
-    }
+    Err(RegistryError::Invalid {
+        what: format!("layer {}", quoted("seaside")),
+        why: "it moves to a second TCP connection, so it must be the bottom (rightmost) layer"
+            .to_owned(),
+    })
 }
