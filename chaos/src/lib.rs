@@ -1,4 +1,4 @@
-//! # chaos: a network in chaos for PORT's scenarios
+//! # port-chaos: a network in chaos for PORT's scenarios
 //!
 //! Kernel netem is not available everywhere (many container and CI kernels have no netem qdisc
 //! and cannot load it), so this crate builds its own: two network namespaces, one for a client
@@ -13,6 +13,8 @@
 //! (delay, jitter, holding packets back), duplication and rewriting completely; an NFQUEUE
 //! verdict can only accept, drop or replace a packet at the moment it is queued.
 //!
+//! - [`fully_encrypted`]: the passive censor's fully-encrypted-traffic rule, judging a first
+//!   packet.
 //! - [`faults`]: the netem vocabulary (`delay 100ms 75ms`, `loss 30%`, ...) and its parser.
 //! - [`inject`]: the decisions, seeded and free of devices, so they are unit-tested.
 //! - [`packet`]: IPv4/TCP parsing, corruption, tampering with a fixed checksum.
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod faults;
+pub mod fully_encrypted;
 pub mod inject;
 pub mod label;
 pub mod link;
