@@ -123,7 +123,9 @@ mod tests {
     /// The start of a real TLS 1.3 ClientHello: a handshake record header, then random and
     /// structured bytes.
     fn client_hello() -> Vec<u8> {
-        let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+        let mut hello = vec![
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ];
         hello.extend(random(7, 500));
         hello
     }
@@ -150,7 +152,10 @@ mod tests {
         let mut prefixed = b"Hello!".to_vec();
         prefixed.extend(random(3, 600));
         let e = Exemptions::of(&prefixed);
-        assert!(e.printable_start && !e.known_protocol && !e.mostly_printable, "{e:?}");
+        assert!(
+            e.printable_start && !e.known_protocol && !e.mostly_printable,
+            "{e:?}"
+        );
         assert!(!flagged(&prefixed));
     }
 
@@ -169,7 +174,10 @@ mod tests {
             .map(|i| if i % 10 == 0 { 0x01 } else { b'a' })
             .collect();
         let e = Exemptions::of(&mostly);
-        assert!(e.mostly_printable && !e.printable_start && !e.printable_run, "{e:?}");
+        assert!(
+            e.mostly_printable && !e.printable_start && !e.printable_run,
+            "{e:?}"
+        );
         // Ex4 without Ex3: one run of 21 printable bytes in random ones.
         let mut run = vec![0x00u8];
         run.extend(random(8, 300).into_iter().map(|b| b | 0x80));

@@ -92,7 +92,8 @@ pub async fn run(kind: RuntimeKind, out: &mut (dyn Write + Send)) -> Result<Demo
         writeln!(out, "server listening on {addr}").map_err(io)?;
         let running = server.spawn();
 
-        let client_setup = ClientSetup::new(stack, config.clone(), Some(client_key), TOKEN)?;
+        let client_setup =
+            ClientSetup::new(stack, config.clone(), Some(client_key.clone()), TOKEN)?;
         let start = Instant::now();
         let mut client = Client::connect(&runtime, &client_setup, &addr.to_string()).await?;
         let handshake = client.traffic();

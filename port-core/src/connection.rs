@@ -11,6 +11,7 @@ use crate::config::{Config, MAX_PADDING};
 use crate::endpoint::{ClientConfig, ServerConfig};
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
+use crate::first_flight::{FlightReader, Unshaped};
 use crate::frame::{
     FLAG_DATA, FLAG_MORE, FLAG_PING, FLAG_PONG, FLAG_TERM, FrameHeader, FrameOpener, FrameSealer,
     HEADER_WIRE_LEN,
@@ -130,6 +131,8 @@ pub struct Connection {
     sink: Option<Box<dyn RecordSink>>,
     /// Client: the INIT's token and padding lengths, for a record started after it was built.
     init_sizes: (u16, u16),
+    /// Server of a shaped first flight: undoes the shape until the client INIT was read.
+    flight: Option<FlightReader>,
 }
 
 /// How long buffers grown by data are kept after the data stops. A timer fires at most once
@@ -163,7 +166,10 @@ impl Connection {
             &mut conn.rng,
         ) {
             Some((wire, initiator)) => {
-                conn.tx.extend_from_slice(&wire);
+                match setup.first_flight() {
+                    Some(flight) => conn.tx.extend_from_slice(&flight.wrap(&wire)),
+                    None => conn.tx.extend_from_slice(&wire),
+                }
                 conn.init_sizes = (header.token_len, header.pad_len);
                 conn.state = State::ClientAwaitPrefix {
                     initiator: Box::new(initiator),
@@ -189,6 +195,7 @@ impl Connection {
         let (lo, hi) = (conn.config.drain_min(), conn.config.drain_max());
         conn.drain_deadline = now + uniform(&mut conn.rng, lo, hi);
         conn.state = State::ServerAwaitPrefix;
+        conn.flight = setup.first_flight().cloned().map(FlightReader::new);
         conn
     }
 
@@ -223,6 +230,7 @@ impl Connection {
             release_at: None,
             sink: None,
             init_sizes: (0, 0),
+            flight: None,
         }
     }
 
@@ -580,6 +588,52 @@ impl Connection {
         }
     }
 
+    /// Server of a shaped first flight: takes the next bytes of it from `data` and feeds what
+    /// they stand for to the INIT reader. Anything that is not this server's shape is refused
+    /// like any other garbage; once the INIT was read, the reader is gone.
+    fn unshape(&mut self, now: Instant, data: &mut &[u8]) {
+        let Some(reader) = self.flight.as_mut() else {
+            return;
+        };
+        match reader.next(data) {
+            Unshaped::Pending => {}
+            Unshaped::Raw => self.flight = None,
+            Unshaped::Garbage => {
+                self.flight = None;
+                self.refuse(InitRefusal::Unauthenticated);
+            }
+            Unshaped::Group(bytes) => {
+                // Only the group that ends the INIT is cut short, and what is cut must be
+                // the zeros that completed it.
+                let n = self.init_remaining().min(3);
+                if bytes[n..].iter().any(|&b| b != 0) {
+                    self.flight = None;
+                    return self.refuse(InitRefusal::Unauthenticated);
+                }
+                let mut decoded = &bytes[..n];
+                while let (false, Some(need)) = (decoded.is_empty(), self.bytes_needed()) {
+                    if let Some(unit) = self.rx.fill(&mut decoded, need) {
+                        self.on_unit(now, unit);
+                    }
+                }
+                if !matches!(
+                    self.state,
+                    State::ServerAwaitPrefix | State::ServerAwaitBody { .. }
+                ) {
+                    self.flight = None;
+                }
+            }
+        }
+    }
+
+    /// Server: bytes of the client INIT still to read (as far as is known yet).
+    fn init_remaining(&self) -> usize {
+        match &self.state {
+            State::ServerAwaitBody { prefix } => prefix.header.body_wire_len() - self.rx.unit_len(),
+            _ => usize::MAX,
+        }
+    }
+
     // ----- output --------------------------------------------------------------------------
 
     /// Seals frames into the transmit buffer; returns whether any carried data.
@@ -770,6 +824,10 @@ impl Session for Connection {
         self.last_now = now;
         self.stats.bytes_received += data.len() as u64;
         while !data.is_empty() {
+            if self.flight.is_some() {
+                self.unshape(now, &mut data);
+                continue;
+            }
             let Some(need) = self.bytes_needed() else {
                 return;
             };

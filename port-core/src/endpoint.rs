@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::first_flight::FirstFlight;
 use crate::handshake::MAX_TOKEN_LEN;
 use crate::keys::{ClientKey, ServerKey};
 use crate::replay::ReplayFilter;
@@ -21,6 +22,8 @@ pub struct ClientConfig {
     server: Arc<ServerPoint>,
     token: Bytes,
     client_type: u8,
+    /// The key's first-flight shape, if any, ready to apply.
+    flight: Option<Arc<FirstFlight>>,
 }
 
 impl ClientConfig {
@@ -42,6 +45,7 @@ impl ClientConfig {
         }
         Ok(ClientConfig {
             config,
+            flight: FirstFlight::new(key.shape(), key.seed()),
             key,
             server: Arc::new(server),
             token,
@@ -70,6 +74,10 @@ impl ClientConfig {
         &self.server
     }
 
+    pub(crate) fn first_flight(&self) -> Option<&Arc<FirstFlight>> {
+        self.flight.as_ref()
+    }
+
     /// The token sent in the INIT.
     pub fn token(&self) -> &Bytes {
         &self.token
@@ -94,6 +102,7 @@ struct ServerShared {
     config: Config,
     key: ServerKey,
     replay: Mutex<ReplayFilter>,
+    flight: Option<Arc<FirstFlight>>,
 }
 
 impl ServerConfig {
@@ -103,6 +112,7 @@ impl ServerConfig {
         ServerConfig {
             shared: Arc::new(ServerShared {
                 config,
+                flight: FirstFlight::new(key.shape(), key.seed()),
                 key,
                 replay: Mutex::new(replay),
             }),
@@ -117,6 +127,10 @@ impl ServerConfig {
     /// The server key.
     pub fn key(&self) -> &ServerKey {
         &self.shared.key
+    }
+
+    pub(crate) fn first_flight(&self) -> Option<&Arc<FirstFlight>> {
+        self.shared.flight.as_ref()
     }
 
     pub(crate) fn replay(&self) -> MutexGuard<'_, ReplayFilter> {

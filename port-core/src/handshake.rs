@@ -146,7 +146,8 @@ pub(crate) struct ClientInitiator {
     ephemeral_public: [u8; 32],
     es: [u8; 32],
     transcript: [u8; 32],
-    key: ClientKey,
+    seed: [u8; 32],
+    server_public: [u8; 32],
 }
 
 /// Builds a client INIT. Random draws, in order: salt (16 bytes), ephemeral secret (32 bytes).
@@ -191,7 +192,8 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
         ephemeral_public,
         es,
         transcript: transcript_of(&[&wire]),
-        key: *key,
+        seed: *key.seed(),
+        server_public: *key.public(),
     };
     Some((wire, initiator))
 }
@@ -316,13 +318,13 @@ impl ClientInitiator {
         if wire.len() != SERVER_PREFIX_LEN {
             return None;
         }
-        let seed = self.key.seed();
+        let seed = &self.seed;
         let masked: [u8; KEY_LEN] = wire[..KEY_LEN].try_into().ok()?;
         let server_ephemeral = crypto::xor32(&masked, &crypto::server_mask(seed, &self.transcript));
         let ee = PeerPoint::new(&server_ephemeral).dh(&self.ephemeral)?;
         let keys = crypto::session_keys(&SessionInput {
             seed,
-            server_public: self.key.public(),
+            server_public: &self.server_public,
             client_ephemeral: &self.ephemeral_public,
             server_ephemeral: &server_ephemeral,
             transcript: &self.transcript,

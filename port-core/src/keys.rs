@@ -11,6 +11,10 @@
 //! - server: `port1-secret:` + base64url(secret ‖ seed)
 //! - client: `port1-public:` + base64url(public ‖ seed)
 //!
+//! A server whose connections are shaped (see [`Shape`]) carries its shape in
+//! both lines, after a `?`: `port1-public:<86 characters>?prefix=R0VUIC8g&popcount=low`.
+//! The client learns the shape from the line it is given, never from the wire.
+//!
 //! Parsing ignores surrounding whitespace and reports a distinct [`KeyError`]
 //! for each kind of mistake. Error messages never echo text that could be
 //! secret key material.
@@ -22,6 +26,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::shape::{Shape, ShapeError};
 
 /// Length in bytes of the obfuscation seed shared by server and client.
 pub const SEED_LEN: usize = 32;
@@ -141,6 +147,13 @@ pub enum KeyError {
         /// The kind of key that was being parsed.
         expected: KeyKind,
     },
+    /// The shape after the `?` cannot be read.
+    Shape {
+        /// The kind of key that was being parsed.
+        expected: KeyKind,
+        /// What is wrong with it.
+        error: ShapeError,
+    },
 }
 
 impl KeyError {
@@ -152,7 +165,8 @@ impl KeyError {
             | KeyError::MissingPrefix { expected, .. }
             | KeyError::Alphabet { expected, .. }
             | KeyError::Length { expected, .. }
-            | KeyError::NonCanonical { expected } => *expected,
+            | KeyError::NonCanonical { expected }
+            | KeyError::Shape { expected, .. } => *expected,
         }
     }
 }
@@ -220,11 +234,37 @@ impl fmt::Display for KeyError {
                 )?;
                 write_expected_form(f, *expected)
             }
+            KeyError::Shape { expected, error } => {
+                write!(
+                    f,
+                    "the shape after `?` in the {expected} cannot be read: {error}"
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for KeyError {}
+
+/// Splits a trimmed key line into its key text and its shape (after `?`, if any).
+fn split_shape(text: &str, expected: KeyKind) -> Result<(&str, Shape), KeyError> {
+    let text = text.trim();
+    match text.split_once('?') {
+        None => Ok((text, Shape::none())),
+        Some((key, params)) => Shape::from_params(params)
+            .map(|shape| (key, shape))
+            .map_err(|error| KeyError::Shape { expected, error }),
+    }
+}
+
+/// Appends `?params` to a key's text when its shape is not PORT/1 unchanged.
+fn with_params(mut text: String, shape: &Shape) -> String {
+    if !shape.is_none() {
+        text.push('?');
+        text.push_str(&shape.to_params());
+    }
+    text
+}
 
 /// Whether `c` belongs to the URL-safe base64 alphabet.
 fn is_base64url(c: char) -> bool {
@@ -382,6 +422,7 @@ pub struct ServerKey {
     seed: [u8; SEED_LEN],
     // Cached: deriving it is a scalar multiplication, and servers need it on every INIT.
     public: [u8; 32],
+    shape: Shape,
 }
 
 impl ServerKey {
@@ -404,6 +445,7 @@ impl ServerKey {
             secret,
             seed,
             public,
+            shape: Shape::none(),
         }
     }
 
@@ -412,12 +454,25 @@ impl ServerKey {
         Self::with_secret(StaticSecret::from(secret), seed)
     }
 
-    /// The client key to hand out for this server: its public key and the
-    /// same seed.
+    /// The same key with `shape` for its connections (carried by its text form and by
+    /// [`client_key`](Self::client_key)).
+    pub fn with_shape(mut self, shape: Shape) -> ServerKey {
+        self.shape = shape;
+        self
+    }
+
+    /// The shape of this server's connections.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The client key to hand out for this server: its public key, the
+    /// same seed and the same shape.
     pub fn client_key(&self) -> ClientKey {
         ClientKey {
             public: self.public(),
             seed: self.seed,
+            shape: self.shape.clone(),
         }
     }
 
@@ -436,11 +491,13 @@ impl ServerKey {
         self.public
     }
 
-    /// The text form `port1-secret:<base64url(secret ‖ seed)>`.
+    /// The text form `port1-secret:<base64url(secret ‖ seed)>`, followed by `?` and the
+    /// shape when there is one.
     ///
     /// The result contains the secret: store it as carefully as the key.
     pub fn to_text(&self) -> String {
-        encode_text(KeyKind::Server, self.secret.as_bytes(), &self.seed)
+        let text = encode_text(KeyKind::Server, self.secret.as_bytes(), &self.seed);
+        with_params(text, &self.shape)
     }
 
     /// Parses the text form produced by [`ServerKey::to_text`]; surrounding
@@ -450,12 +507,13 @@ impl ServerKey {
     ///
     /// Returns a [`KeyError`] describing the first problem found in the text.
     pub fn from_text(s: &str) -> Result<ServerKey, KeyError> {
+        let (s, shape) = split_shape(s, KeyKind::Server)?;
         let mut payload = decode_text(s, KeyKind::Server)?;
         let (mut secret, seed) = split_payload(&payload);
         // Best-effort wiping of temporary copies; the `StaticSecret` itself
         // is wiped on drop.
         payload.fill(0);
-        let key = ServerKey::from_parts(secret, seed);
+        let key = ServerKey::from_parts(secret, seed).with_shape(shape);
         secret.fill(0);
         Ok(key)
     }
@@ -485,16 +543,32 @@ impl fmt::Debug for ServerKey {
 ///
 /// Neither part is secret from the server's point of view, so `Debug` and
 /// `Display` both show the full text form.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     public: [u8; 32],
     seed: [u8; SEED_LEN],
+    shape: Shape,
 }
 
 impl ClientKey {
-    /// Builds a client key from raw X25519 public key bytes and a seed.
+    /// Builds a client key from raw X25519 public key bytes and a seed (no shape).
     pub fn from_parts(public: [u8; 32], seed: [u8; SEED_LEN]) -> ClientKey {
-        ClientKey { public, seed }
+        ClientKey {
+            public,
+            seed,
+            shape: Shape::none(),
+        }
+    }
+
+    /// The same key with `shape`, which must be the server's.
+    pub fn with_shape(mut self, shape: Shape) -> ClientKey {
+        self.shape = shape;
+        self
+    }
+
+    /// The shape of the server's connections.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The server's X25519 public key, as bytes.
@@ -512,9 +586,11 @@ impl ClientKey {
         PublicKey::from(self.public)
     }
 
-    /// The text form `port1-public:<base64url(public ‖ seed)>`.
+    /// The text form `port1-public:<base64url(public ‖ seed)>`, followed by `?` and the
+    /// shape when there is one.
     pub fn to_text(&self) -> String {
-        encode_text(KeyKind::Client, &self.public, &self.seed)
+        let text = encode_text(KeyKind::Client, &self.public, &self.seed);
+        with_params(text, &self.shape)
     }
 
     /// Parses the text form produced by [`ClientKey::to_text`]; surrounding
@@ -524,9 +600,10 @@ impl ClientKey {
     ///
     /// Returns a [`KeyError`] describing the first problem found in the text.
     pub fn from_text(s: &str) -> Result<ClientKey, KeyError> {
+        let (s, shape) = split_shape(s, KeyKind::Client)?;
         let payload = decode_text(s, KeyKind::Client)?;
         let (public, seed) = split_payload(&payload);
-        Ok(ClientKey { public, seed })
+        Ok(ClientKey::from_parts(public, seed).with_shape(shape))
     }
 }
 

@@ -123,6 +123,7 @@ mod crypto;
 mod endpoint;
 mod error;
 mod event;
+mod first_flight;
 pub mod frame;
 mod handshake;
 mod keepalive;
@@ -132,6 +133,7 @@ pub mod record;
 mod replay;
 pub mod seaside;
 mod session;
+pub mod shape;
 mod x25519;
 
 pub use config::{
@@ -144,3 +146,4 @@ pub use event::Event;
 pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
 pub use session::{Link, Redirect, Seed, Session, Start};
+pub use shape::{Lengths, Popcount, Shape, ShapeError};

@@ -36,7 +36,7 @@ async fn echo_and_reject() {
             });
         }
     });
-    let setup = ClientConfig::new(Config::default(), client_key, "good").unwrap();
+    let setup = ClientConfig::new(Config::default(), client_key.clone(), "good").unwrap();
     let mut s = port_tokio::connect(&rt, addr, &setup).await.unwrap();
     assert_eq!(s.user_id(), Some(5));
     for len in [0usize, 1, 1024, 65536, 1 << 20] {
