@@ -32,6 +32,8 @@ pub const MAX_FRAME_PAYLOAD: usize = 65535;
 const HOUR: Duration = Duration::from_secs(3600);
 /// Upper limit of `max_next_in` and `replay_window`.
 const DAY: Duration = Duration::from_secs(86_400);
+/// The longest a message may wait for company in a shaped record.
+const MAX_RECORD_LINGER: Duration = Duration::from_secs(1);
 /// Lower limit of `replay_window`.
 const MIN_REPLAY_WINDOW: Duration = Duration::from_secs(1);
 /// Upper limit of `max_retries`.
@@ -74,12 +76,7 @@ impl Padding {
     /// input. `r` should come from a cryptographically secure generator.
     pub fn draw(&self, r: u32) -> usize {
         match *self {
-            Padding::Uniform { max } => {
-                // r < 2^32 and max + 1 <= 2^16, so the product fits in 48 bits
-                // and the shifted result is at most `max`.
-                let scaled = (u64::from(r) * (u64::from(max) + 1)) >> 32;
-                u16::try_from(scaled).map_or(usize::from(max), usize::from)
-            }
+            Padding::Uniform { max } => crate::machinery::uniform_int(r, 0, max.into()) as usize,
         }
     }
 }
@@ -157,12 +154,13 @@ enum Setting {
     ReplayCapacity,
     MaxFramePayload,
     MaxMessage,
+    RecordLinger,
 }
 
 impl Setting {
     /// Every setting, in the order variables are applied and checked.
     /// `MaxFramePayload` precedes `MaxMessage`, whose range depends on it.
-    const ALL: [Setting; 14] = [
+    const ALL: [Setting; 15] = [
         Setting::HandshakeTimeout,
         Setting::MinTimeout,
         Setting::DefaultTimeout,
@@ -177,6 +175,7 @@ impl Setting {
         Setting::ReplayCapacity,
         Setting::MaxFramePayload,
         Setting::MaxMessage,
+        Setting::RecordLinger,
     ];
 
     /// The environment variable.
@@ -196,6 +195,7 @@ impl Setting {
             Setting::ReplayCapacity => "PORT_REPLAY_CAPACITY",
             Setting::MaxFramePayload => "PORT_MAX_FRAME_PAYLOAD",
             Setting::MaxMessage => "PORT_MAX_MESSAGE",
+            Setting::RecordLinger => "PORT_RECORD_LINGER",
         }
     }
 
@@ -216,6 +216,7 @@ impl Setting {
             Setting::ReplayCapacity => "replay_capacity",
             Setting::MaxFramePayload => "max_frame_payload",
             Setting::MaxMessage => "max_message",
+            Setting::RecordLinger => "record_linger",
         }
     }
 
@@ -247,6 +248,7 @@ impl Setting {
             Setting::ReplayWindow => "a number of seconds in 1..=86400 (e.g. 60 or 1.5)",
             Setting::ReplayCapacity => "an integer in 1..=16777216",
             Setting::MaxFramePayload => "an integer in 256..=65535",
+            Setting::RecordLinger => "a number of seconds at most 1 (e.g. 0 or 0.005)",
             Setting::MaxMessage => {
                 return format!(
                     "an integer in {max_frame_payload}..=4294967295 (at least max_frame_payload)"
@@ -314,6 +316,7 @@ pub struct Config {
     replay_capacity: usize,
     max_frame_payload: usize,
     max_message: usize,
+    record_linger: Duration,
 }
 
 /// The default configuration; it satisfies every rule.
@@ -332,6 +335,7 @@ const DEFAULTS: Config = Config {
     replay_capacity: 65_536,
     max_frame_payload: 16_384,
     max_message: 16_777_216,
+    record_linger: Duration::ZERO,
 };
 
 impl Default for Config {
@@ -505,6 +509,14 @@ impl Config {
         self.max_message
     }
 
+    /// How long a message may wait, on a connection with shaped lengths
+    /// ([`Lengths::Shaped`](crate::Lengths::Shaped)), for more to share its record before the
+    /// record goes out part padding. Variable `PORT_RECORD_LINGER`, default 0 (a record goes
+    /// out as soon as it is asked for); must be at most 1 s. Other connections ignore it.
+    pub fn record_linger(&self) -> Duration {
+        self.record_linger
+    }
+
     /// Upper bound on how long after the last sign of life a silent peer is
     /// detected: `max_next_in + max_retries × max_timeout`.
     ///
@@ -574,6 +586,12 @@ fn validate(cfg: Config, raw: &[Option<String>]) -> Result<Config, ConfigError> 
     if u32::try_from(cfg.max_message).is_err() {
         return Err(invalid(Setting::MaxMessage, cfg.max_message.to_string()));
     }
+    duration(
+        Setting::RecordLinger,
+        cfg.record_linger,
+        false,
+        Some(MAX_RECORD_LINGER),
+    )?;
 
     order(
         Setting::MinTimeout,
@@ -738,6 +756,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets [`Config::record_linger`].
+    pub fn record_linger(mut self, value: Duration) -> Self {
+        self.cfg.record_linger = value;
+        self
+    }
+
     /// Validates every setting and returns the configuration.
     ///
     /// # Errors
@@ -783,6 +807,7 @@ impl ConfigBuilder {
             Setting::ReplayCapacity => self.replay_capacity(size()?),
             Setting::MaxFramePayload => self.max_frame_payload(size()?),
             Setting::MaxMessage => self.max_message(size()?),
+            Setting::RecordLinger => self.record_linger(secs()?),
         })
     }
 }
@@ -1176,6 +1201,7 @@ mod tests {
             ("PORT_REPLAY_CAPACITY", "11"),
             ("PORT_MAX_FRAME_PAYLOAD", "1200"),
             ("PORT_MAX_MESSAGE", "1300"),
+            ("PORT_RECORD_LINGER", "0.005"),
         ])
         .expect("valid");
         let expected = Config::builder()
@@ -1193,9 +1219,24 @@ mod tests {
             .replay_capacity(11)
             .max_frame_payload(1200)
             .max_message(1300)
+            .record_linger(ms(5))
             .build()
             .expect("valid");
         assert_eq!(c, expected);
+    }
+
+    #[test]
+    fn record_linger_is_bounded_by_a_second() {
+        assert_eq!(Config::default().record_linger(), Duration::ZERO);
+        assert_eq!(
+            from_one("PORT_RECORD_LINGER", "1").unwrap().record_linger(),
+            secs(1)
+        );
+        let err = from_one("PORT_RECORD_LINGER", "1.5").unwrap_err();
+        assert_invalid(
+            &err,
+            &["PORT_RECORD_LINGER (record_linger)", "\"1.5\"", "at most 1"],
+        );
     }
 
     #[test]

@@ -21,10 +21,12 @@ use crate::handshake::{
     SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
 };
 use crate::keepalive::Keepalive;
+use crate::lengths::{FRAME_OVERHEAD, Records};
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
 use crate::record::{MessageKind, MessageRecord, RecordSink};
 use crate::replay::Refusal;
 use crate::session::{Seed, Session};
+use crate::shape::Lengths;
 
 /// Counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,6 +135,12 @@ pub struct Connection {
     init_sizes: (u16, u16),
     /// Server of a shaped first flight: undoes the shape until the client INIT was read.
     flight: Option<FlightReader>,
+    /// How frame sizes are chosen (the key's shape).
+    lengths: Lengths,
+    /// With shaped lengths, once open: the record distribution.
+    records: Option<Records>,
+    /// With shaped lengths: since when the oldest unsent message waits (see `record_linger`).
+    queued_since: Option<Instant>,
 }
 
 /// How long buffers grown by data are kept after the data stops. A timer fires at most once
@@ -150,6 +158,7 @@ impl Connection {
     pub fn client(setup: &ClientConfig, now: Instant, unix_time: Duration, seed: Seed) -> Self {
         let config = setup.config().clone();
         let mut conn = Connection::new(Role::Client, config, now, unix_time, seed);
+        conn.lengths = setup.key().shape().lengths();
         let header = ClientHeader {
             client_type: setup.client_type(),
             timestamp: unix_time.as_secs(),
@@ -196,6 +205,7 @@ impl Connection {
         conn.drain_deadline = now + uniform(&mut conn.rng, lo, hi);
         conn.state = State::ServerAwaitPrefix;
         conn.flight = setup.first_flight().cloned().map(FlightReader::new);
+        conn.lengths = setup.key().shape().lengths();
         conn
     }
 
@@ -231,6 +241,9 @@ impl Connection {
             sink: None,
             init_sizes: (0, 0),
             flight: None,
+            lengths: Lengths::Padded,
+            records: None,
+            queued_since: None,
         }
     }
 
@@ -475,6 +488,7 @@ impl Connection {
         let first = Duration::from_millis(header.next_in_ms.into()).min(self.config.max_next_in());
         self.keepalive.start(now, first);
         self.state = State::Open;
+        self.open_records();
         self.user_id = Some(header.user_id);
         self.events.push(Event::Connected {
             user_id: header.user_id,
@@ -638,63 +652,159 @@ impl Connection {
 
     /// Seals frames into the transmit buffer; returns whether any carried data.
     fn build_frames(&mut self, now: Instant) -> bool {
+        if self.records.is_some() {
+            return self.build_record(now);
+        }
         let mut data = false;
         while self.tx.len() < TRANSMIT_BATCH && matches!(self.state, State::Open) {
-            let Some(sealer) = self.sealer.as_mut() else {
-                return data;
+            let Some((mut header, payload)) = self.next_frame(now, self.send_payload) else {
+                break;
             };
-            let mut header = FrameHeader::default();
-            let with_data = !self.queue.messages.is_empty();
-            if let Some(id) = self.keepalive.take_ping(now, &self.config, with_data) {
-                header.flags |= FLAG_PING;
-                header.ping_id = id;
-            }
-            if let Some(id) = self.pong_due.take() {
-                header.flags |= FLAG_PONG;
-                header.pong_id = id;
-            }
-            let mut payload = Bytes::new();
-            // No DATA follows our TERM; keepalive frames still may.
-            let fragment = match self.term_sent {
-                true => None,
-                false => self.queue.next_fragment(self.send_payload),
-            };
-            if let Some((chunk, more)) = fragment {
-                header.flags |= FLAG_DATA | if more { FLAG_MORE } else { 0 };
-                payload = chunk;
-                data = true;
-            } else if self.term_queued && !self.term_sent {
-                header.flags |= FLAG_TERM;
-                self.term_sent = true;
-            } else if header.flags == 0 {
-                return data;
-            }
-            header.payload_len = payload.len() as u16;
-            header.pad_len = self.config.padding().draw(self.rng.next_u32()) as u16;
-            let before = self.tx.len();
-            if let Err(e) = sealer.seal(&header, &payload, &mut self.tx) {
-                self.fail(CloseReason::Protocol(e));
-                return data;
-            }
-            self.stats.frames_sent += 1;
-            if self.sink.is_some() {
-                let kind = if header.has(FLAG_TERM) {
-                    MessageKind::Term
-                } else if header.has(FLAG_DATA) {
-                    MessageKind::Data
-                } else {
-                    MessageKind::Keepalive
-                };
-                let wire = self.tx.len() - before;
-                let pad = usize::from(header.pad_len);
-                self.note(kind, payload.len(), pad, wire, now);
-            }
-            if header.has(FLAG_TERM) && self.peer_term {
-                // The peer ended its direction first; with ours, the connection is over.
-                self.finish(CloseReason::Peer);
+            header.pad_len = self.draw_padding();
+            data |= header.has(FLAG_DATA);
+            if !self.seal_frame(now, &header, &payload) {
+                break;
             }
         }
         data
+    }
+
+    /// Shaped lengths: seals one record, frames whose sizes add up to the size drawn for it,
+    /// unless nothing is due or a message lingers for company. Returns whether it carried data.
+    fn build_record(&mut self, now: Instant) -> bool {
+        let Some(size) = self.records.as_ref().map(Records::next_size) else {
+            return false;
+        };
+        if self.lingering(now, size) {
+            return false;
+        }
+        let start = self.tx.len();
+        let mut room = size;
+        let mut data = false;
+        while matches!(self.state, State::Open) {
+            // `room` is at least a frame and a byte here: a record starts at MIN_RECORD, and
+            // a frame leaves less than that behind only as the record's last.
+            let budget = (room - FRAME_OVERHEAD).min(self.send_payload);
+            let Some((mut header, payload)) = self.next_frame(now, budget) else {
+                break;
+            };
+            let left = room - FRAME_OVERHEAD - payload.len();
+            let last = left <= FRAME_OVERHEAD
+                || !self.frame_due()
+                || (header.has(FLAG_TERM) && self.peer_term);
+            header.pad_len = if last { left as u16 } else { 0 };
+            room = if last { 0 } else { left };
+            data |= header.has(FLAG_DATA);
+            if !self.seal_frame(now, &header, &payload) || last {
+                break;
+            }
+        }
+        if self.tx.len() > start {
+            if let Some(records) = self.records.as_mut() {
+                records.advance(&mut self.rng);
+            }
+            self.queued_since = (!self.queue.messages.is_empty()).then_some(now);
+        }
+        data
+    }
+
+    /// True if a frame would carry something now: data, TERM or a keepalive answer. (A due
+    /// PING rides on the first frame of a record, so it never needs a frame of its own later.)
+    fn frame_due(&self) -> bool {
+        let data = !self.term_sent && !self.queue.messages.is_empty();
+        let term = self.term_queued && !self.term_sent;
+        data || term || self.pong_due.is_some()
+    }
+
+    /// Shaped lengths: true while queued messages fill less than a record of `size` and the
+    /// oldest has waited less than `record_linger`, with nothing else due.
+    fn lingering(&self, now: Instant, size: usize) -> bool {
+        self.queued_since
+            .is_some_and(|since| now < since + self.config.record_linger())
+            && self.queue.bytes + FRAME_OVERHEAD < size
+            && !self.term_queued
+            && self.pong_due.is_none()
+            && !self.keepalive.ping_due()
+    }
+
+    /// Shaped lengths: when the oldest unsent message stops waiting for company; `None` once
+    /// that time was seen (the record then goes at the next `poll_transmit`), so that a
+    /// caller that cannot write yet is not woken again and again.
+    fn linger_until(&self) -> Option<Instant> {
+        let linger = self.config.record_linger();
+        let waiting =
+            self.records.is_some() && !linger.is_zero() && !self.queue.messages.is_empty();
+        let until = self.queued_since.filter(|_| waiting)? + linger;
+        (until > self.last_now).then_some(until)
+    }
+
+    /// What the next frame carries, its payload at most `max_payload` (at least 1) bytes:
+    /// keepalive flags, then a fragment of the next message or TERM. `None` if nothing is due.
+    fn next_frame(&mut self, now: Instant, max_payload: usize) -> Option<(FrameHeader, Bytes)> {
+        let mut header = FrameHeader::default();
+        let with_data = !self.queue.messages.is_empty();
+        if let Some(id) = self.keepalive.take_ping(now, &self.config, with_data) {
+            header.flags |= FLAG_PING;
+            header.ping_id = id;
+        }
+        if let Some(id) = self.pong_due.take() {
+            header.flags |= FLAG_PONG;
+            header.pong_id = id;
+        }
+        let mut payload = Bytes::new();
+        // No DATA follows our TERM; keepalive frames still may.
+        let fragment = match self.term_sent {
+            true => None,
+            false => self.queue.next_fragment(max_payload),
+        };
+        if let Some((chunk, more)) = fragment {
+            header.flags |= FLAG_DATA | if more { FLAG_MORE } else { 0 };
+            payload = chunk;
+        } else if self.term_queued && !self.term_sent {
+            header.flags |= FLAG_TERM;
+            self.term_sent = true;
+        } else if header.flags == 0 {
+            return None;
+        }
+        header.payload_len = payload.len() as u16;
+        Some((header, payload))
+    }
+
+    /// Seals one frame into the transmit buffer; false if the connection failed instead.
+    fn seal_frame(&mut self, now: Instant, header: &FrameHeader, payload: &[u8]) -> bool {
+        let Some(sealer) = self.sealer.as_mut() else {
+            return false;
+        };
+        let before = self.tx.len();
+        if let Err(e) = sealer.seal(header, payload, &mut self.tx) {
+            self.fail(CloseReason::Protocol(e));
+            return false;
+        }
+        self.stats.frames_sent += 1;
+        if self.sink.is_some() {
+            let kind = if header.has(FLAG_TERM) {
+                MessageKind::Term
+            } else if header.has(FLAG_DATA) {
+                MessageKind::Data
+            } else {
+                MessageKind::Keepalive
+            };
+            let wire = self.tx.len() - before;
+            let pad = usize::from(header.pad_len);
+            self.note(kind, payload.len(), pad, wire, now);
+        }
+        if header.has(FLAG_TERM) && self.peer_term {
+            // The peer ended its direction first; with ours, the connection is over.
+            self.finish(CloseReason::Peer);
+        }
+        true
+    }
+
+    /// The connection just opened: with shaped lengths, its record distribution is drawn.
+    fn open_records(&mut self) {
+        if self.lengths == Lengths::Shaped {
+            self.records = Some(Records::open(&mut self.rng));
+        }
     }
 
     fn queue_server_init(
@@ -902,6 +1012,9 @@ impl Session for Connection {
             });
         }
         self.stats.messages_sent += 1;
+        if self.queue.messages.is_empty() {
+            self.queued_since = Some(self.last_now);
+        }
         self.queue.push(data);
         Ok(())
     }
@@ -927,6 +1040,7 @@ impl Session for Connection {
         let own_first = self.draw_next_in();
         self.queue_server_init(&responder, Status::Success, user_id, client_first);
         self.state = State::Open;
+        self.open_records();
         self.user_id = Some(user_id);
         self.keepalive.start(self.last_now, own_first);
         self.events.push(Event::Connected { user_id });
@@ -985,10 +1099,14 @@ impl Session for Connection {
             State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {
                 Some(self.drain_deadline)
             }
-            State::Open => match (self.keepalive.poll_timeout(), self.release_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            State::Open => [
+                self.keepalive.poll_timeout(),
+                self.release_at,
+                self.linger_until(),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             State::Closed => None,
         }
     }

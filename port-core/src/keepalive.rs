@@ -124,6 +124,11 @@ impl Keepalive {
         Ok(())
     }
 
+    /// True if a PING waits for the next frame.
+    pub(crate) fn ping_due(&self) -> bool {
+        self.ping_due
+    }
+
     /// The PING to attach to a frame being built at `now`, if one should go: a due one, or,
     /// when the frame carries data anyway and the cycle is at least `min_next_in` old, the
     /// cycle's PING ahead of its drawn time. Riding early on data costs nothing on the wire

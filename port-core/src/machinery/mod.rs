@@ -10,7 +10,7 @@ mod send_queue;
 mod units;
 
 pub(crate) use events::Events;
-pub(crate) use random::{seeded, uniform};
+pub(crate) use random::{seeded, uniform, uniform_int};
 pub(crate) use send_queue::SendQueue;
 pub(crate) use units::{UnitReader, skip};
 

@@ -19,6 +19,14 @@ pub(crate) fn uniform(rng: &mut ChaCha20Rng, lo: Duration, hi: Duration) -> Dura
     lo + Duration::from_nanos(offset)
 }
 
+/// Maps one uniformly random `u32` onto `lo..=hi` (Lemire's multiply-shift: the 2^32 values of
+/// `r` fall into runs whose lengths differ by at most one, a bias below 2^-16 for spans up to
+/// 2^16; unlike rejection it takes exactly one draw, which keeps draw orders fixed).
+pub(crate) fn uniform_int(r: u32, lo: u32, hi: u32) -> u32 {
+    let span = u64::from(hi - lo) + 1;
+    lo + ((u64::from(r) * span) >> 32) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +42,13 @@ mod tests {
             assert_eq!(d, uniform(&mut b, lo, hi));
         }
         assert_eq!(uniform(&mut a, lo, lo), lo);
+    }
+
+    #[test]
+    fn uniform_int_covers_both_ends() {
+        assert_eq!(uniform_int(0, 4, 16), 4);
+        assert_eq!(uniform_int(u32::MAX, 4, 16), 16);
+        assert_eq!(uniform_int(u32::MAX, 0, 8192), 8192);
+        assert_eq!(uniform_int(1 << 31, 0, 9), 5);
     }
 }
