@@ -21,11 +21,13 @@
 //! - [`netns`]: the namespaces, removed on drop, on failure, on Ctrl-C and after a killed run.
 //! - [`link`]: the TUN devices and the bridge.
 //! - [`record`], [`label`], [`plot`]: every packet, its PORT message kind, one SVG per run.
+//! - [`histogram`]: distributions a passive observer measures (popcounts, record sizes) as SVG.
 //! - [`preflight`]: one clear line when the machine lacks what the harness needs.
 #![forbid(unsafe_code)]
 
 pub mod faults;
 pub mod fully_encrypted;
+pub mod histogram;
 pub mod inject;
 pub mod label;
 pub mod link;

@@ -37,14 +37,14 @@ fn colour(kind: Kind, direction: Direction) -> &'static str {
 }
 
 /// Escapes text for an SVG text node.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// A tick step giving about eight ticks over `span` seconds.
-fn tick_step(span: f64) -> f64 {
+/// A tick step giving about eight ticks over `span` (seconds, bytes, bits...).
+pub(crate) fn tick_step(span: f64) -> f64 {
     let raw = (span / 8.0).max(1e-3);
     let magnitude = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]

@@ -66,6 +66,19 @@ pub enum Command {
     /// Run the network-in-chaos scenarios: server and client in two network namespaces
     /// joined by a fault-injecting bridge (needs root, /dev/net/tun and iproute2).
     Chaos(crate::chaos::ChaosArgs),
+    /// Show a stack's first flights as a passive censor judges them.
+    ///
+    /// Runs a server with fresh keys behind a recording relay on 127.0.0.1 and connects
+    /// through it --connections times per stack and shape, echoing one 64-byte random message
+    /// each time; each first flight is judged by the fully-encrypted-traffic rule (Ex1-Ex5 of
+    /// Wu et al., USENIX Security 2023). Prints one line per stack and shape.
+    Flights(crate::flights::FlightsArgs),
+    /// Show the record sizes of keystrokes and of bulk, default padding against shaped lengths.
+    ///
+    /// One in-memory connection per mode types (5-byte messages) then transfers (1000-byte
+    /// messages); prints the two-sample Kolmogorov-Smirnov distance between the two kinds of
+    /// records and the wire bytes per payload byte.
+    Lengths(crate::lengths::LengthsArgs),
 }
 
 /// Arguments of `echotest keygen`.
@@ -81,6 +94,11 @@ pub struct KeygenArgs {
     /// SeasideVPN deployments use (`SEASIDE_PRIVATE_KEY`, certificate field `typhoon_public`).
     #[arg(long)]
     pub seaside: bool,
+    /// What the server's connections look like on the wire, carried in both key lines:
+    /// `prefix=@http|@tls|<base64url>`, `popcount=low|high`, `lengths=shaped`, joined by `&`
+    /// (e.g. 'prefix=@tls&popcount=low&lengths=shaped'). Default: PORT/1 unchanged.
+    #[arg(long, value_name = "SHAPE", value_parser = shape_arg, conflicts_with = "seaside")]
+    pub shape: Option<port_core::Shape>,
 }
 
 /// Arguments of `echotest server`.
@@ -264,18 +282,28 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             demo(args)
         }
         Command::Chaos(args) => crate::chaos::run(args),
+        Command::Flights(args) => crate::flights::run(args),
+        Command::Lengths(args) => crate::lengths::run(args),
+    }
+}
+
+/// Reads a `--shape` value: the shape text of a key line, or `none` for PORT/1 unchanged.
+pub fn shape_arg(text: &str) -> Result<port_core::Shape, port_core::ShapeError> {
+    match text {
+        "none" => Ok(port_core::Shape::none()),
+        _ => port_core::Shape::from_params(text),
     }
 }
 
 /// Writes one line to stdout and flushes it (a closed stdout is an error, not a panic).
-fn say(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
+pub(crate) fn say(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| Error::msg(format!("cannot write to stdout: {e}")))
 }
 
-fn runtime_failed(e: io::Error) -> Error {
+pub(crate) fn runtime_failed(e: io::Error) -> Error {
     Error::msg(format!("cannot start the async runtime: {e}"))
 }
 
@@ -284,7 +312,7 @@ fn keygen(args: KeygenArgs) -> Result<(), Error> {
         let server = crate::keygen::generate_seaside()?;
         (server.to_text(), server.client_key().to_text())
     } else {
-        let server = crate::keygen::generate()?;
+        let server = crate::keygen::generate()?.with_shape(args.shape.unwrap_or_default());
         (server.to_text(), server.client_key().to_text())
     };
     match args.out {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use port_core::frame::{BODY_TAG_LEN, HEADER_WIRE_LEN};
 use port_driver::Runtime;
 use port_stack::Registry;
 
@@ -27,9 +26,7 @@ pub const TOKEN: &str = "echotest demo";
 /// size on the wire).
 pub const MESSAGES: [&str; 3] = ["hello", "PORT pads every message", "hello"];
 
-/// Bytes a PORT data frame adds besides the payload and its padding: the sealed header and
-/// the body's tag.
-pub const FRAME_OVERHEAD: usize = HEADER_WIRE_LEN + BODY_TAG_LEN;
+pub use port_core::frame::FRAME_OVERHEAD;
 
 /// How long the demo waits for the server's report on a connection.
 const REPORT_WAIT: Duration = Duration::from_secs(5);

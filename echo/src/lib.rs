@@ -12,6 +12,9 @@
 //!   value.
 //! - [`runtime`]: which runtime value (tokio, smol, async-std) and how the binary enters it.
 //! - [`keygen`], [`demo`], [`cli`].
+//! - [`flights`], [`lengths`]: what a passive censor sees of a stack (`echotest flights`,
+//!   `echotest lengths`): first flights judged by the fully-encrypted-traffic rule, record
+//!   sizes of keystrokes against bulk.
 //! - [`chaos`], [`scenario`], [`sequence`]: the network-in-chaos scenarios (`echotest chaos`)
 //!   and the checked numbered sequence the client sends in them.
 #![forbid(unsafe_code)]
@@ -21,7 +24,9 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod error;
+pub mod flights;
 pub mod keygen;
+pub mod lengths;
 pub mod recorder;
 pub mod runtime;
 pub mod scenario;

@@ -212,8 +212,15 @@ impl Drop for ServerProcess {
 
 /// Writes a fresh key pair with `echotest keygen --out` and returns (server.key, client.key).
 fn keys(dir: &TempDir) -> (String, String) {
+    keys_with(dir, &[])
+}
+
+/// [`keys`] with more `keygen` arguments.
+fn keys_with(dir: &TempDir, extra: &[&str]) -> (String, String) {
     let out = dir.file("keys");
-    let result = run(&["keygen", "--out", out.to_str().unwrap()]);
+    let mut args = vec!["keygen", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let result = run(&args);
     assert!(result.ok(), "{result:?}");
     (
         out.join("server.key").to_str().unwrap().to_owned(),
@@ -344,7 +351,11 @@ fn keygen_prints_the_client_key_first_and_labels_the_secret() {
 /// Runs a server on `runtime` and a client on `runtime` over `stack`, and checks the echoes.
 fn echo_over(stack: &str, runtime: &str) {
     let dir = TempDir::new();
-    let (server_key, client_key) = keys(&dir);
+    echo_with_keys(stack, runtime, keys(&dir));
+}
+
+/// A server and a client over `stack` with the key files `(server.key, client.key)`.
+fn echo_with_keys(stack: &str, runtime: &str, (server_key, client_key): (String, String)) {
     let server = ServerProcess::start(&[
         "--stack",
         stack,
@@ -490,6 +501,24 @@ fn seaside_needs_a_seaside_key() {
     let result = run(&["client", "--stack", "seaside", "127.0.0.1:9"]);
     let line = result.one_error_line();
     assert!(line.contains("--key"), "{line}");
+}
+
+#[test]
+fn echo_port_with_a_shaped_key_line() {
+    let dir = TempDir::new();
+    let shape = "prefix=@tls&popcount=high&lengths=shaped";
+    let files = keys_with(&dir, &["--shape", shape]);
+    for file in [&files.0, &files.1] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let expected = "?prefix=FgMBAgABAAH8AwM&popcount=high&lengths=shaped";
+        assert!(text.trim_end().ends_with(expected), "{text}");
+    }
+    echo_with_keys("port", "tokio", files);
+    let bad = run(&["keygen", "--shape", "popcount=sideways"]);
+    assert!(
+        !bad.ok() && bad.stderr.contains("popcount=low|high"),
+        "{bad:?}"
+    );
 }
 
 #[test]
@@ -833,7 +862,7 @@ fn a_client_with_the_wrong_key_times_out_with_one_line() {
 
 #[test]
 fn help_works_for_every_subcommand() {
-    for sub in ["keygen", "server", "client", "demo"] {
+    for sub in ["keygen", "server", "client", "demo", "flights", "lengths"] {
         let result = run(&[sub, "--help"]);
         assert!(result.ok(), "{sub}: {result:?}");
         assert!(

@@ -13,15 +13,15 @@ use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status}
 use crate::event::Event;
 use crate::first_flight::{FlightReader, Unshaped};
 use crate::frame::{
-    FLAG_DATA, FLAG_MORE, FLAG_PING, FLAG_PONG, FLAG_TERM, FrameHeader, FrameOpener, FrameSealer,
-    HEADER_WIRE_LEN,
+    FLAG_DATA, FLAG_MORE, FLAG_PING, FLAG_PONG, FLAG_TERM, FRAME_OVERHEAD, FrameHeader,
+    FrameOpener, FrameSealer, HEADER_WIRE_LEN,
 };
 use crate::handshake::{
     self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, MAX_TOKEN_LEN,
     SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
 };
 use crate::keepalive::Keepalive;
-use crate::lengths::{FRAME_OVERHEAD, Records};
+use crate::lengths::Records;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
 use crate::record::{MessageKind, MessageRecord, RecordSink};
 use crate::replay::Refusal;

@@ -17,6 +17,9 @@ pub const HEADER_LEN: usize = 12;
 pub const HEADER_WIRE_LEN: usize = HEADER_LEN + TAG_LEN;
 /// On-wire overhead of the body seal.
 pub const BODY_TAG_LEN: usize = TAG_LEN;
+/// Wire bytes a frame adds besides its payload and padding: the sealed header and the body's
+/// tag.
+pub const FRAME_OVERHEAD: usize = HEADER_WIRE_LEN + BODY_TAG_LEN;
 
 /// The frame carries (part of) an application message.
 pub const FLAG_DATA: u8 = 0x01;

@@ -12,11 +12,7 @@
 
 use rand_core::Rng;
 
-use crate::frame::{BODY_TAG_LEN, HEADER_WIRE_LEN};
 use crate::machinery::uniform_int;
-
-/// Wire bytes of a frame that carries nothing: its header and the body's tag.
-pub(crate) const FRAME_OVERHEAD: usize = HEADER_WIRE_LEN + BODY_TAG_LEN;
 
 /// The smallest record: room for a frame and 20 bytes in it.
 pub const MIN_RECORD: usize = 64;

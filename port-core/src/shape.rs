@@ -23,6 +23,19 @@ use bytes::Bytes;
 /// The longest prefix a shape may have, in bytes.
 pub const MAX_PREFIX_LEN: usize = 255;
 
+/// An HTTP/1.1 request head: a method and a space first, printable throughout.
+pub const HTTP_PREFIX: &[u8] =
+    b"POST /upload HTTP/1.1\r\nHost: www.example.com\r\nContent-Type: application/octet-stream\r\n\r\n";
+
+/// The first bytes of a TLS 1.2/1.3 ClientHello: a handshake record header (`16 03 01`, length
+/// 512) and the handshake header (ClientHello, length 508, version `03 03`).
+pub const TLS_PREFIX: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
+
+/// The prefixes the text form names as `prefix=@name`.
+pub const NAMED_PREFIXES: [(&str, &[u8]); 2] = [("http", HTTP_PREFIX), ("tls", TLS_PREFIX)];
+
 /// Which side of the flagged band popcount shaping moves the client INIT to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Popcount {
@@ -103,6 +116,26 @@ impl Shape {
         *self == Shape::none()
     }
 
+    /// The readable form: `none` for PORT/1 unchanged, else [`to_params`](Self::to_params)
+    /// with a named prefix as `@name`. [`from_params`](Self::from_params) reads it back (except
+    /// `none`); key lines use `to_params`, which spells every byte.
+    fn readable(&self) -> String {
+        if self.is_none() {
+            return "none".to_owned();
+        }
+        let canonical = self.to_params();
+        match NAMED_PREFIXES
+            .iter()
+            .find(|(_, p)| *p == self.prefix.as_ref())
+        {
+            Some((name, _)) => {
+                let spelled = format!("prefix={}", URL_SAFE_NO_PAD.encode(&self.prefix));
+                canonical.replacen(&spelled, &format!("prefix=@{name}"), 1)
+            }
+            None => canonical,
+        }
+    }
+
     /// The text form that follows a key's payload after `?`: `key=value` pairs joined by `&`,
     /// in the order `prefix`, `popcount`, `lengths`, each only when it is not the default.
     /// Empty for [`Shape::none`].
@@ -124,7 +157,8 @@ impl Shape {
 
     /// Parses the text form of [`to_params`](Self::to_params). Each name may appear once;
     /// unknown names, values and a prefix that is not base64url (RFC 4648 §5, no padding) are
-    /// errors naming them.
+    /// errors naming them. A prefix may also be one of [`NAMED_PREFIXES`], as `prefix=@http`
+    /// or `prefix=@tls`.
     pub fn from_params(text: &str) -> Result<Shape, ShapeError> {
         let mut shape = Shape::none();
         let mut seen: Vec<&str> = Vec::new();
@@ -142,7 +176,10 @@ impl Shape {
             };
             match name {
                 "prefix" => {
-                    let bytes = URL_SAFE_NO_PAD.decode(value).map_err(|_| bad())?;
+                    let bytes = match value.strip_prefix('@') {
+                        Some(name) => named_prefix(name).ok_or_else(bad)?.to_vec(),
+                        None => URL_SAFE_NO_PAD.decode(value).map_err(|_| bad())?,
+                    };
                     if bytes.is_empty() {
                         return Err(bad());
                     }
@@ -166,6 +203,22 @@ impl Shape {
             }
         }
         Ok(shape)
+    }
+}
+
+/// The prefix [`NAMED_PREFIXES`] gives `name`.
+fn named_prefix(name: &str) -> Option<&'static [u8]> {
+    NAMED_PREFIXES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+}
+
+impl fmt::Display for Shape {
+    /// `none` for PORT/1 unchanged, else the text form with a named prefix as `@name`
+    /// (`prefix=@tls&popcount=low`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.readable())
     }
 }
 
@@ -195,7 +248,7 @@ pub enum ShapeError {
 
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const FORM: &str = "prefix=<base64url, 1 to 255 bytes>, popcount=low|high, \
+        const FORM: &str = "prefix=<base64url, 1 to 255 bytes>|@http|@tls, popcount=low|high, \
                             lengths=shaped|padded, joined by '&'";
         match self {
             ShapeError::Malformed(p) => {
@@ -269,5 +322,22 @@ mod tests {
                 .to_string()
                 .contains("lengths=shaped|padded")
         );
+        assert!(matches!(err("prefix=@ftp"), ShapeError::BadValue { .. }));
+    }
+
+    #[test]
+    fn named_prefixes_read_as_their_bytes() {
+        let tls = Shape::from_params("prefix=@tls").unwrap();
+        assert_eq!(tls.prefix().as_ref(), TLS_PREFIX);
+        let http = Shape::from_params("prefix=@http&lengths=shaped").unwrap();
+        assert_eq!(http.prefix().as_ref(), HTTP_PREFIX);
+        // The canonical form spells the bytes out.
+        assert_eq!(Shape::from_params(&http.to_params()).unwrap(), http);
+        assert!(HTTP_PREFIX.len() <= MAX_PREFIX_LEN);
+        assert_eq!(http.to_string(), "prefix=@http&lengths=shaped");
+        assert_eq!(Shape::from_params(&http.to_string()).unwrap(), http);
+        assert_eq!(Shape::none().to_string(), "none");
+        let own = Shape::from_params("prefix=R0VU").unwrap();
+        assert_eq!(own.to_string(), "prefix=R0VU");
     }
 }

@@ -119,6 +119,11 @@ pub struct KeygenArgs {
     /// Replace existing key files.
     #[arg(long)]
     pub force: bool,
+    /// What the server's connections look like on the wire, carried in both key files:
+    /// `prefix=@http|@tls|<base64url>`, `popcount=low|high`, `lengths=shaped`, joined by `&`
+    /// (e.g. 'prefix=@tls&popcount=low&lengths=shaped'). Default: PORT/1 unchanged.
+    #[arg(long, value_name = "SHAPE", value_parser = port_core::Shape::from_params)]
+    pub shape: Option<port_core::Shape>,
 }
 
 /// Turns a clap error into one line, without the usage block.
@@ -195,7 +200,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn keygen(args: &KeygenArgs) -> Result<(), Error> {
-    let key = port_stack::keyfile::generate().map_err(Error::msg)?;
+    let key = port_stack::keyfile::generate()
+        .map_err(Error::msg)?
+        .with_shape(args.shape.clone().unwrap_or_default());
     let (server, client) =
         port_stack::keyfile::write_files(&args.out, &key, args.force).map_err(Error::msg)?;
     announce(&format!(
