@@ -8,6 +8,8 @@
 //!   `recv`), `port-msg-16k` the message API with 16 KiB messages (one frame each under the
 //!   default 16 KiB frame payload; 64 KiB messages are cut into four frames and reassembled).
 //! - `loopback/rtt/*`: a 64-byte request echoed back by a server task, one at a time.
+//! - `*-shaped`: the same over a key with shaped lengths (`lengths=shaped`): records of drawn
+//!   sizes, one write each, instead of frames with random padding.
 //!
 //! PORT runs with `Config::default()` (random padding of 0..=512 bytes per frame). At the end
 //! the same transfers run interleaved and the bench prints PORT's throughput relative to
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use port_core::Config;
+use port_core::{Config, Lengths, Shape};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
@@ -118,6 +120,7 @@ impl Transports {
         let (pb_c, pb_s) = port();
         let (pm_c, pm_s) = port();
         let (p16_c, p16_s) = port();
+        let (ps_c, ps_s) = shaped_port(rt);
         vec![
             Entry::new("tls13", net::bulk_stream(rt, tls_c, tls_s, TOTAL, WRITE)),
             Entry::new(
@@ -129,6 +132,10 @@ impl Transports {
             Entry::new(
                 "port-msg-16k",
                 net::bulk_messages(rt, p16_c, p16_s, TOTAL, 16 * 1024),
+            ),
+            Entry::new(
+                "port-msg-shaped",
+                net::bulk_messages(rt, ps_c, ps_s, TOTAL, WRITE),
             ),
         ]
     }
@@ -143,13 +150,22 @@ impl Transports {
         let (pb_c, pb_s) = rt
             .block_on(net::port_pair(Config::default()))
             .expect("port pair");
+        let (ps_c, ps_s) = shaped_port(rt);
         vec![
             ("tls13", Box::new(rtt_stream(rt, tls_c, tls_s))),
             ("plain-tcp", Box::new(rtt_stream(rt, tcp_c, tcp_s))),
             ("port-bytes", Box::new(rtt_stream(rt, pb_c, pb_s))),
             ("port-msg", Box::new(rtt_messages(rt, pm_c, pm_s))),
+            ("port-msg-shaped", Box::new(rtt_messages(rt, ps_c, ps_s))),
         ]
     }
+}
+
+/// A PORT pair whose key has shaped lengths.
+fn shaped_port(rt: &Runtime) -> (port_tokio::Stream, port_tokio::Stream) {
+    let shape = Shape::none().with_lengths(Lengths::Shaped);
+    rt.block_on(net::shaped_port_pair(Config::default(), shape))
+        .expect("shaped port pair")
 }
 
 fn criterion_benches(c: &mut Criterion, transports: &Transports) {
@@ -199,6 +215,11 @@ fn summary(transports: &Transports) {
             compare::verdict(vs_plain, 0.4)
         );
     }
+    let shaped = compare::find(&bulk, "port-msg-shaped");
+    println!(
+        "  -> port-msg-shaped: {:.3}x port-msg (the throughput left by shaped lengths)",
+        shaped.speed_vs(compare::find(&bulk, "port-msg"))
+    );
 
     // Process CPU time (both ends, all threads) per transfer, against the wall time.
     println!("\n== loopback bulk: CPU time of the whole process (both ends) per 64 MiB");
@@ -240,6 +261,16 @@ fn summary(transports: &Transports) {
         "== loopback rtt: 64-byte request and echo, interleaved in this process",
         &rtt,
         None,
+    );
+    let (plain, shaped) = (
+        compare::find(&rtt, "port-msg"),
+        compare::find(&rtt, "port-msg-shaped"),
+    );
+    println!(
+        "  -> port-msg-shaped: round trip {:.1} us against {:.1} us for port-msg (+{:.1} us)",
+        shaped.secs * 1e6,
+        plain.secs * 1e6,
+        (shaped.secs - plain.secs) * 1e6
     );
 }
 

@@ -5,7 +5,7 @@
 use std::io;
 
 use bytes::Bytes;
-use port_core::Config;
+use port_core::{Config, Shape};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -59,7 +59,18 @@ pub async fn tls_pair(
 pub async fn port_pair(
     config: Config,
 ) -> Result<(port_tokio::Stream, port_tokio::Stream), port_tokio::Error> {
-    let setups = Setups::new(config);
+    shaped_port_pair(config, Shape::none()).await
+}
+
+/// [`port_pair`] with a server key of `shape`.
+///
+/// # Errors
+/// If binding, connecting or the handshake fails.
+pub async fn shaped_port_pair(
+    config: Config,
+    shape: Shape,
+) -> Result<(port_tokio::Stream, port_tokio::Stream), port_tokio::Error> {
+    let setups = Setups::shaped(config, shape);
     let rt = port_tokio::runtime();
     let listener = port_tokio::Listener::bind(&rt, "127.0.0.1:0", setups.server.clone()).await?;
     let addr = listener.local_addr()?;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use port_core::Session;
-use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey};
+use port_core::{ClientConfig, Config, Connection, Event, Seed, ServerConfig, ServerKey, Shape};
 
 /// The token every benchmark client presents.
 pub const TOKEN: &[u8] = b"bench token";
@@ -43,7 +43,12 @@ pub struct Setups {
 impl Setups {
     /// Setups for a fresh key, both sides with `config`.
     pub fn new(config: Config) -> Setups {
-        let key = server_key();
+        Setups::shaped(config, Shape::none())
+    }
+
+    /// Setups for a fresh key with `shape`, both sides with `config`.
+    pub fn shaped(config: Config, shape: Shape) -> Setups {
+        let key = server_key().with_shape(shape);
         let client = ClientConfig::new(config.clone(), key.client_key(), TOKEN)
             .expect("a generated key is never weak");
         Setups {

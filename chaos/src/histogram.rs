@@ -26,6 +26,8 @@ const COLOURS: [&str; 6] = [
 pub struct Series {
     /// The legend entry.
     pub label: String,
+    /// Series of one group (the same stack in several panels, say) share a colour.
+    pub group: String,
     /// The samples.
     pub values: Vec<f64>,
 }
@@ -88,10 +90,15 @@ impl Histogram {
             r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#,
             escape(&self.title)
         );
-        let mut colour = 0;
+        let mut groups: Vec<&str> = Vec::new();
+        for series in self.panels.iter().flat_map(|p| &p.series) {
+            if !groups.contains(&series.group.as_str()) {
+                groups.push(&series.group);
+            }
+        }
         for (i, panel) in self.panels.iter().enumerate() {
             let top = TOP + i as f64 * (PANEL_HEIGHT + PANEL_GAP);
-            self.panel(&mut svg, panel, top, &mut colour);
+            self.panel(&mut svg, panel, top, &groups);
         }
         let _ = writeln!(
             svg,
@@ -109,7 +116,7 @@ impl Histogram {
         LEFT + (v - lo) / (hi - lo) * (WIDTH - LEFT - RIGHT)
     }
 
-    fn panel(&self, svg: &mut String, panel: &Panel, top: f64, colour: &mut usize) {
+    fn panel(&self, svg: &mut String, panel: &Panel, top: f64, groups: &[&str]) {
         let bottom = top + PANEL_HEIGHT;
         let right = WIDTH - RIGHT;
         let shares: Vec<Vec<f64>> = panel
@@ -171,10 +178,9 @@ impl Histogram {
             escape(&panel.title)
         );
         let bin_w = (WIDTH - LEFT - RIGHT) / self.bins.max(1) as f64;
-        let first = *colour;
-        *colour += panel.series.len();
         for (j, (series, shares)) in panel.series.iter().zip(&shares).enumerate() {
-            let stroke = COLOURS[(first + j) % COLOURS.len()];
+            let group = groups.iter().position(|g| *g == series.group).unwrap_or(0);
+            let stroke = COLOURS[group % COLOURS.len()];
             let mut path = format!("M{LEFT:.1},{bottom:.1}");
             for (i, share) in shares.iter().enumerate() {
                 let y = bottom - share / peak * PANEL_HEIGHT;
@@ -238,6 +244,7 @@ mod tests {
                 title: "default".into(),
                 series: vec![Series {
                     label: "port".into(),
+                    group: "port".into(),
                     values,
                 }],
             }],

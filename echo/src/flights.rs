@@ -109,12 +109,8 @@ pub fn figure(censuses: &[Census]) -> Histogram {
     for census in censuses {
         let title = format!("shape: {}", census.shape);
         let series = Series {
-            label: format!(
-                "{}: {} of {} flagged",
-                census.stack,
-                census.flagged(),
-                census.first_flights.len()
-            ),
+            label: format!("{}: {} flagged", census.stack, census.flagged()),
+            group: census.stack.clone(),
             values: census.bits_per_byte(),
         };
         match panels.iter_mut().find(|p| p.title == title) {

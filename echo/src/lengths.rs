@@ -68,10 +68,12 @@ pub fn figure(all: &[Sizes]) -> Histogram {
             series: vec![
                 Series {
                     label: "5-byte messages".to_owned(),
+                    group: "5".to_owned(),
                     values: as_f64(&sizes.keystrokes),
                 },
                 Series {
                     label: "1000-byte messages".to_owned(),
+                    group: "1000".to_owned(),
                     values: as_f64(&sizes.bulk),
                 },
             ],
@@ -116,6 +118,13 @@ pub const BULK: Pattern = Pattern {
     batch: 1,
 };
 
+/// A stream: 64 KiB messages, 16 queued at a time (a file transfer); measured for its
+/// wire bytes per payload byte only.
+pub const STREAM: Pattern = Pattern {
+    message_len: 64 * 1024,
+    batch: 16,
+};
+
 /// The record sizes of one connection that first types, then transfers.
 #[derive(Clone, Debug)]
 pub struct Sizes {
@@ -127,6 +136,8 @@ pub struct Sizes {
     pub bulk: Vec<usize>,
     /// Payload bytes the client sent while it typed, then while it transferred.
     pub payload: [u64; 2],
+    /// Wire bytes per payload byte of a [`STREAM`] of 64 MiB on a fresh connection.
+    pub stream_expansion: f64,
 }
 
 impl Sizes {
@@ -154,11 +165,12 @@ impl fmt::Display for Sizes {
         write!(
             f,
             "{}: {} keystroke records, {} bulk records, Kolmogorov-Smirnov distance {:.4}; \
-             wire bytes per payload byte {typing:.2} typing, {bulk:.3} in bulk",
+             wire bytes per payload byte {typing:.2} typing, {bulk:.3} in bulk, {:.4} streaming",
             mode_name(self.lengths),
             self.keystrokes.len(),
             self.bulk.len(),
             self.ks_distance(),
+            self.stream_expansion,
         )
     }
 }
@@ -170,11 +182,17 @@ pub fn measure(lengths: Lengths, records: usize, seed: u64) -> Result<Sizes, Err
     let keystrokes = pair.records_of(KEYSTROKES, records)?;
     let typed = pair.payload;
     let bulk = pair.records_of(BULK, records)?;
+    let mut stream = Pair::new(lengths, seed)?;
+    while stream.payload < 64 << 20 {
+        stream.records_of(STREAM, 1)?;
+    }
+    let wire: usize = stream.writes.iter().sum();
     Ok(Sizes {
         lengths,
         keystrokes,
         bulk,
         payload: [typed, pair.payload - typed],
+        stream_expansion: wire as f64 / stream.payload as f64,
     })
 }
 

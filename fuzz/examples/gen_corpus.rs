@@ -615,6 +615,44 @@ fn seaside_seeds(corpus: &mut Corpus) {
     }
 }
 
+/// The shaped_init target: each shape's genuine first flights in every chunking, under accept
+/// and reject; the test-vector one cut short and with its last byte changed; a plain INIT and
+/// another shape's first flight sent to each shape.
+fn shaped_seeds(corpus: &mut Corpus) {
+    use port_fuzz::shaped_init::{SHAPES, first_flights};
+    for shape in 0..SHAPES as u8 {
+        let flights = first_flights(usize::from(shape));
+        for (k, flight) in flights.iter().enumerate() {
+            for &(mode, param, label) in &CHUNKINGS {
+                for (flag, decision) in [(0u8, "accept"), (0x80, "reject")] {
+                    let mut bytes = vec![shape | flag, mode, param];
+                    bytes.extend_from_slice(flight);
+                    corpus.add(
+                        "shaped_init",
+                        format!("s{shape}-scenario{k}-{decision}-{label}"),
+                        bytes,
+                    );
+                }
+            }
+        }
+        let flight = &flights[0];
+        let mut cut = vec![shape, 0, 0];
+        cut.extend_from_slice(&flight[..flight.len() / 2]);
+        corpus.add("shaped_init", format!("s{shape}-half"), cut);
+        let mut changed = vec![shape, 0, 0];
+        changed.extend_from_slice(flight);
+        *changed.last_mut().expect("a byte") ^= 0x01;
+        corpus.add("shaped_init", format!("s{shape}-last-changed"), changed);
+        let mut plain = vec![shape, 0, 0];
+        plain.extend_from_slice(&client_inits()[0]);
+        corpus.add("shaped_init", format!("s{shape}-plain-init"), plain);
+        let other = first_flights((usize::from(shape) + 1) % SHAPES);
+        let mut foreign = vec![shape, 0, 0];
+        foreign.extend_from_slice(&other[0]);
+        corpus.add("shaped_init", format!("s{shape}-other-shape"), foreign);
+    }
+}
+
 /// `-v` anywhere among the arguments: report what each connection seed comes to.
 fn verbose() -> bool {
     std::env::args().skip(1).any(|a| a == "-v")
@@ -632,6 +670,7 @@ fn main() -> ExitCode {
     frame_seeds(&mut corpus);
     connection_seeds(&mut corpus);
     seaside_seeds(&mut corpus);
+    shaped_seeds(&mut corpus);
 
     let mut failed = 0;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

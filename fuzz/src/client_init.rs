@@ -37,18 +37,18 @@ use crate::setup::{
 
 /// What a server connection under test has shown so far.
 #[derive(Default)]
-struct Seen {
-    authenticated: bool,
+pub(crate) struct Seen {
+    pub(crate) authenticated: bool,
     decided: Option<Decision>,
     connected: bool,
     finished: bool,
-    closed: Option<CloseReason>,
-    auth: Option<(Vec<u8>, u8)>,
+    pub(crate) closed: Option<CloseReason>,
+    pub(crate) auth: Option<(Vec<u8>, u8)>,
 }
 
 impl Seen {
     /// Drains the server's events, deciding on `Authenticate` with `decision`.
-    fn events(&mut self, server: &mut Connection, decision: Option<Decision>) {
+    pub(crate) fn events(&mut self, server: &mut Connection, decision: Option<Decision>) {
         while let Some(event) = server.poll_event() {
             match event {
                 Event::Authenticate { token, client_type } => {
@@ -97,7 +97,7 @@ impl Seen {
     }
 
     /// Takes the server's transmits: there may be some only after a decision.
-    fn transmits(&self, server: &mut Connection, now: std::time::Instant) {
+    pub(crate) fn transmits(&self, server: &mut Connection, now: std::time::Instant) {
         while let Some(bytes) = server.poll_transmit(now) {
             assert!(
                 self.decided.is_some(),

@@ -12,6 +12,7 @@
 //! | `server_init` | [`server_init::run`] |
 //! | `connection` | [`sim::run`] |
 //! | `seaside` | [`seaside::run`] |
+//! | `shaped_init` | [`shaped_init::run`] |
 #![forbid(unsafe_code)]
 
 pub mod client_init;
@@ -20,17 +21,19 @@ pub mod frames;
 pub mod seaside;
 pub mod server_init;
 pub mod setup;
+pub mod shaped_init;
 pub mod sim;
 
 /// A target: a function of the input bytes that panics when a property fails.
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the generator.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("frame_decode", frames::run),
     ("client_init", client_init::run),
     ("client_init_mutated", client_init::run_mutated),
     ("server_init", server_init::run),
     ("connection", sim::run),
     ("seaside", seaside::run),
+    ("shaped_init", shaped_init::run),
 ];

@@ -103,6 +103,8 @@
 //! ## Pieces
 //!
 //! - [`ServerKey`] / [`ClientKey`]: key material and its one-line text forms.
+//! - [`Shape`]: what a server's connections look like to a censor (a first-flight prefix,
+//!   popcount shaping, record sizes of the connection's own), carried in both key lines.
 //! - [`Config`]: every knob, validated, from a builder or from `PORT_*` variables.
 //! - [`ClientConfig`] / [`ServerConfig`]: per-endpoint setup (the server's holds the replay
 //!   filter shared by its connections).

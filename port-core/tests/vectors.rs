@@ -39,6 +39,8 @@ const CLIENT_TYPE: u8 = 0x2a;
 const USER_ID: u32 = 0x0102_0304;
 const TAIL_LENGTH: u16 = 16;
 const CLIENT_MESSAGE: &[u8] = b"hello, server";
+/// The shape of the shaped vectors (§18).
+const SHAPE: &str = "prefix=@tls&popcount=low&lengths=shaped";
 const SERVER_REPLY: &[u8] = b"hello, client";
 
 fn vector_config() -> Config {
@@ -61,6 +63,7 @@ fn parameters_text() -> String {
         format!("config                 = defaults, PORT_TAIL_LENGTH = {TAIL_LENGTH}"),
         format!("client-message         = {}", quoted(CLIENT_MESSAGE)),
         format!("server-reply           = {}", quoted(SERVER_REPLY)),
+        format!("shape                  = {SHAPE} (shaped vectors only)"),
     ]
     .join("\n")
 }
@@ -134,6 +137,13 @@ hex  client-term-header      R client→server frame 1 header plaintext (TERM)
 hex  client-term             C client→server frame 1 on the wire (counters 2 and 3)
 hex  server-term-header      R server→client frame 1 header plaintext (TERM)
 hex  server-term             C server→client frame 1 on the wire (counters 2 and 3)
+# Shapes (§18)
+text shaped-client-key       C the client key of the same server with the shape, text form
+hex  alphabet-low            R the low popcount alphabet of `seed`, symbols by rank (§18.2)
+hex  alphabet-high           R the high popcount alphabet of `seed`, symbols by rank
+hex  shaped-client-init      C the same client INIT under the shape: the TLS prefix ‖ the INIT encoded with `alphabet-low`
+text record-sizes            R the client's record-size distribution (its draws after the INIT's) and its first record's size (§18.3)
+hex  shaped-client-data      C client→server record 0 under the shape: frame 0 (DATA) padded to the first record's size
 ";
 
 /// A line of [`LAYOUT`].
@@ -343,6 +353,8 @@ struct Generated {
     server_key: String,
     client_key: String,
     wire: Wire,
+    shaped_client_key: String,
+    shaped: Wire,
 }
 
 /// The six messages of the exchange, as bytes on the wire.
@@ -356,10 +368,24 @@ struct Wire {
     server_term: Vec<u8>,
 }
 
-/// Runs the exchange: handshake, one message each way, graceful close by the client. Driven as
-/// in the crate documentation (transmits, then events, then timers); every transmit is recorded.
+/// The exchange with the vectors' server key, then with the same key under [`SHAPE`].
 fn generate() -> Generated {
     let server_key = ServerKey::generate(&mut ChaCha20Rng::from_seed(KEY_RNG_SEED));
+    let shaped_key = server_key
+        .clone()
+        .with_shape(port_core::Shape::from_params(SHAPE).expect("the vectors' shape"));
+    Generated {
+        server_key: server_key.to_text(),
+        client_key: server_key.client_key().to_text(),
+        wire: exchange(&server_key),
+        shaped_client_key: shaped_key.client_key().to_text(),
+        shaped: exchange(&shaped_key),
+    }
+}
+
+/// Runs the exchange: handshake, one message each way, graceful close by the client. Driven as
+/// in the crate documentation (transmits, then events, then timers); every transmit is recorded.
+fn exchange(server_key: &ServerKey) -> Wire {
     let config = vector_config();
     let client_setup = ClientConfig::new(config.clone(), server_key.client_key(), TOKEN)
         .expect("client setup")
@@ -464,17 +490,13 @@ fn generate() -> Generated {
         .unwrap_or_else(|c2s| panic!("expected 3 client transmits, got {}", c2s.len()));
     let [server_init, server_data, server_term] = <[Vec<u8>; 3]>::try_from(s2c)
         .unwrap_or_else(|s2c| panic!("expected 3 server transmits, got {}", s2c.len()));
-    Generated {
-        server_key: server_key.to_text(),
-        client_key: server_key.client_key().to_text(),
-        wire: Wire {
-            client_init,
-            server_init,
-            client_data,
-            server_data,
-            client_term,
-            server_term,
-        },
+    Wire {
+        client_init,
+        server_init,
+        client_data,
+        server_data,
+        client_term,
+        server_term,
     }
 }
 
@@ -485,6 +507,18 @@ impl Generated {
         values.insert("parameters", Value::Text(parameters_text()));
         values.insert("server-key", Value::Text(self.server_key.clone()));
         values.insert("client-key", Value::Text(self.client_key.clone()));
+        values.insert(
+            "shaped-client-key",
+            Value::Text(self.shaped_client_key.clone()),
+        );
+        values.insert(
+            "shaped-client-init",
+            Value::Bytes(self.shaped.client_init.clone()),
+        );
+        values.insert(
+            "shaped-client-data",
+            Value::Bytes(self.shaped.client_data.clone()),
+        );
         for (name, bytes) in [
             ("client-init", &w.client_init),
             ("server-init", &w.server_init),
@@ -517,11 +551,7 @@ fn wire_from(values: &Values) -> Wire {
 fn code_produces_the_document_vectors() {
     let generated = generate();
     let mut values = generated.values();
-    let reference = reference_decode(
-        &generated.server_key,
-        &generated.client_key,
-        &generated.wire,
-    );
+    let reference = reference_all(&values);
     if regenerating() {
         values.extend(reference);
         println!(
@@ -557,11 +587,7 @@ fn reference_decoder_opens_the_document_vectors() {
     } else {
         doc_blocks()
     };
-    let computed = reference_decode(
-        doc["server-key"].text(),
-        doc["client-key"].text(),
-        &wire_from(&doc),
-    );
+    let computed = reference_all(&doc);
     if regenerating() {
         return;
     }
@@ -902,6 +928,137 @@ fn open_frame(
         "{what}: padding is not zeros"
     );
     header
+}
+
+/// Every intermediate value the reference decoder computes from the vectors in `values`.
+fn reference_all(values: &Values) -> Values {
+    let mut out = reference_decode(
+        values["server-key"].text(),
+        values["client-key"].text(),
+        &wire_from(values),
+    );
+    let shaped = reference_shapes(values, &out);
+    out.extend(shaped);
+    out
+}
+
+const ALPHABET_CONTEXT: &str = "PORT/1 2026-12-07 popcount alphabet";
+const TLS_PREFIX: [u8; 11] = [
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
+const MIN_RECORD: u32 = 64;
+const MAX_RECORD: u32 = 1448;
+
+/// §18.2: the 64 byte values with the fewest (`low`) or most set bits, ties among them broken
+/// by the 8-byte big-endian words of `DeriveKey(context, seed)`'s 2048-byte output (word `v`
+/// for value `v`), then ranked by the same words.
+fn reference_alphabet(seed: &[u8; 32], low: bool) -> [u8; 64] {
+    let mut stream = [0u8; 2048];
+    blake3::Hasher::new_derive_key(ALPHABET_CONTEXT)
+        .update(seed)
+        .finalize_xof()
+        .fill(&mut stream);
+    let word = |v: u8| u64::from_be_bytes(std::array::from_fn(|i| stream[8 * usize::from(v) + i]));
+    let side = |v: u8| if low { v.count_ones() } else { v.count_zeros() };
+    let mut values: Vec<u8> = (0..=255).collect();
+    values.sort_by_key(|&v| (side(v), word(v)));
+    values.truncate(64);
+    values.sort_by_key(|&v| word(v));
+    std::array::from_fn(|i| values[i])
+}
+
+/// `lo + (r × (hi − lo + 1)) >> 32` for one word `r`.
+fn reference_uniform(r: u32, lo: u32, hi: u32) -> u32 {
+    lo + ((u64::from(r) * (u64::from(hi - lo) + 1)) >> 32) as u32
+}
+
+/// Checks the shaped vectors against the plain ones and §18, and returns the intermediates.
+fn reference_shapes(values: &Values, plain: &Values) -> Values {
+    let mut out = Values::new();
+    let seed: [u8; 32] = plain["seed"].bytes().try_into().expect("32 bytes");
+    let low = reference_alphabet(&seed, true);
+    let high = reference_alphabet(&seed, false);
+    assert!(low.iter().all(|v| v.count_ones() <= 3));
+    assert!(high.iter().all(|v| v.count_ones() >= 5));
+
+    // The key line carries the shape, its prefix spelled out.
+    let expected_line = format!(
+        "{}?prefix={}&popcount=low&lengths=shaped",
+        values["client-key"].text(),
+        base64url_encode(&TLS_PREFIX)
+    );
+    assert_eq!(values["shaped-client-key"].text(), expected_line);
+
+    // The first flight: prefix, then 4 symbols per 3 INIT bytes, the last group zero-filled.
+    let init = values["client-init"].bytes();
+    let mut expected = TLS_PREFIX.to_vec();
+    for chunk in init.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let bits = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+        for shift in [18, 12, 6, 0] {
+            expected.push(low[(bits >> shift & 0x3f) as usize]);
+        }
+    }
+    assert_eq!(
+        values["shaped-client-init"].bytes(),
+        &expected[..],
+        "shaped first flight"
+    );
+
+    // The record sizes: the client's draws after salt and ephemeral secret.
+    let mut rng = DocRng::new(CLIENT_SEED);
+    let _ = (
+        rng.padding(TAIL_LENGTH),
+        rng.bytes::<16>(),
+        rng.bytes::<32>(),
+    );
+    let n = reference_uniform(rng.next_u32(), 4, 16);
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let size = reference_uniform(rng.next_u32(), MIN_RECORD, MAX_RECORD);
+        let weight = reference_uniform(rng.next_u32(), 1, 1000);
+        pairs.push((size, weight));
+    }
+    let total: u32 = pairs.iter().map(|p| p.1).sum();
+    let point = reference_uniform(rng.next_u32(), 0, total - 1);
+    let mut running = 0;
+    let first = pairs
+        .iter()
+        .find(|p| {
+            running += p.1;
+            running > point
+        })
+        .expect("a size")
+        .0;
+    let listed: Vec<String> = pairs.iter().map(|(s, w)| format!("{s}:{w}")).collect();
+    out.insert(
+        "record-sizes",
+        Value::Text(format!(
+            "sizes = {n}\nsize:weight = {}\nfirst record = {first} bytes",
+            listed.join(" ")
+        )),
+    );
+
+    // Record 0: the DATA frame under K_c2s, counters 0 and 1, padded to fill the record.
+    let c2s: [u8; 32] = plain["client-to-server-key"]
+        .bytes()
+        .try_into()
+        .expect("32 bytes");
+    let record = values["shaped-client-data"].bytes();
+    assert_eq!(record.len(), first as usize, "record 0 has the drawn size");
+    let pad = first as usize - FRAME_HEADER_WIRE - TAG - CLIENT_MESSAGE.len();
+    open_frame(
+        "shaped client DATA",
+        &mut Opener::new(&c2s),
+        record,
+        DATA,
+        CLIENT_MESSAGE,
+        pad as u16,
+    );
+    out.insert("alphabet-low", Value::Bytes(low.to_vec()));
+    out.insert("alphabet-high", Value::Bytes(high.to_vec()));
+    out
 }
 
 /// Opens the whole exchange with the server key, re-derives every random draw from the

@@ -10,7 +10,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use port_core::{Event, Link, Redirect, Status};
 
@@ -68,6 +68,10 @@ pub(crate) enum Origin {
     },
 }
 
+/// Transmits smaller than this are gathered with those ready after them, up to about this
+/// many bytes per write.
+const GATHER: usize = 64 * 1024;
+
 /// The future that runs one connection until it is over. Spawned on the runtime.
 pub(crate) struct Driver {
     runtime: Arc<dyn Runtime>,
@@ -77,6 +81,8 @@ pub(crate) struct Driver {
     timer: Pin<Box<dyn Timer>>,
     timer_deadline: Option<Instant>,
     write_buf: Bytes,
+    /// Where small transmits ready together are gathered into one write.
+    gather: BytesMut,
     eof: bool,
     /// Our FIN was sent (the session is over).
     write_shut: bool,
@@ -113,6 +119,7 @@ impl Driver {
             timer: runtime.new_timer(now + options.timeout),
             timer_deadline: None,
             write_buf: Bytes::new(),
+            gather: BytesMut::new(),
             eof: false,
             write_shut: false,
             close_until: None,
@@ -257,7 +264,7 @@ impl Driver {
         let mut progress = false;
         loop {
             if self.write_buf.is_empty() {
-                match inner.session.poll_transmit(now) {
+                match self.next_write(inner, now) {
                     Some(bytes) => self.write_buf = bytes,
                     None => break,
                 }
@@ -284,6 +291,31 @@ impl Driver {
             inner.wake_writer();
         }
         Ok(progress)
+    }
+
+    /// The next bytes to write: the session's next transmit, with the ones ready right after
+    /// it when it is small. A session with shaped lengths hands out one record per transmit;
+    /// writing each alone would cost a system call per record, so records ready together go
+    /// out in one write, as the kernel would coalesce them anyway when the socket is busy. A
+    /// lone transmit is written as it is, without a copy.
+    fn next_write(&mut self, inner: &mut Inner, now: Instant) -> Option<Bytes> {
+        let first = inner.session.poll_transmit(now)?;
+        if first.len() >= GATHER {
+            return Some(first);
+        }
+        let Some(second) = inner.session.poll_transmit(now) else {
+            return Some(first);
+        };
+        self.gather.reserve(GATHER);
+        self.gather.extend_from_slice(&first);
+        self.gather.extend_from_slice(&second);
+        while self.gather.len() < GATHER {
+            match inner.session.poll_transmit(now) {
+                Some(more) => self.gather.extend_from_slice(&more),
+                None => break,
+            }
+        }
+        Some(self.gather.split().freeze())
     }
 
     /// Reads while the application keeps up. Returns whether anything was read.
