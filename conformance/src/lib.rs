@@ -117,6 +117,7 @@ macro_rules! conformance_tests {
     ($harness:ty) => {
         $crate::conformance_tests!($harness:
             message_echo_sizes,
+            shaped_message_echo_sizes,
             byte_stream_echo_sizes,
             many_concurrent_clients,
             rejection_status_reaches_client,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
-use port_core::{CloseReason, ServerConfig};
+use port_core::{CloseReason, ServerConfig, ServerKey, Shape};
 use port_driver::{Error, ReadHalf, Stream, WriteHalf};
 
 use crate::Harness;
@@ -45,8 +45,19 @@ async fn expect_message(stream: &mut Stream, expected: &[u8], what: &str) {
 /// time and then all queued at once: contents byte for byte, boundaries kept; then a clean
 /// close on both sides.
 pub fn message_echo_sizes<H: Harness>() {
-    run::<H, _>("message_echo_sizes", async {
-        let key = server_key(1);
+    echo_sizes_with::<H>("message_echo_sizes", server_key(1));
+}
+
+/// [`message_echo_sizes`] over a shaped key (`docs/PROTOCOL.md` §18): a TLS prefix, the client
+/// INIT popcount-encoded, and records of drawn sizes both ways, gathered into writes by the
+/// driver.
+pub fn shaped_message_echo_sizes<H: Harness>() {
+    let shape = Shape::from_params("prefix=@tls&popcount=low&lengths=shaped").expect("a shape");
+    echo_sizes_with::<H>("shaped_message_echo_sizes", server_key(1).with_shape(shape));
+}
+
+fn echo_sizes_with<H: Harness>(name: &'static str, key: ServerKey) {
+    run::<H, _>(name, async {
         let config = patient_config();
         let server = EchoServer::start::<H>(ServerConfig::new(config.clone(), key.clone())).await;
         let mut client = port_driver::connect(

@@ -36,6 +36,29 @@ fn megabytes_both_ways_byte_for_byte_and_a_summary_on_sigterm() {
 }
 
 #[test]
+fn shaped_keys_carry_data_both_ways() {
+    let shape = "prefix=@http&popcount=high&lengths=shaped";
+    let files = Files::with_keygen("shaped", "alpha", "alpha", &["--shape", shape]);
+    for key in [&files.server_key, &files.client_key] {
+        let text = fs::read_to_string(key).unwrap();
+        assert!(text.contains("&popcount=high&lengths=shaped"), "{text}");
+    }
+    let server = files.server(echo_target());
+    let client = files.client(server.addr);
+    let data = pattern(3, 1024 * 1024 + 7);
+    echo_through(client.addr, &data);
+    let (status, lines) = client.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 connections carried (0 ended")),
+        "{lines:?}"
+    );
+    server.stop();
+}
+
+#[test]
 fn fifty_concurrent_connections() {
     let files = Files::new("fifty", "alpha", "alpha");
     let server = files.server(echo_target());

@@ -27,10 +27,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// `port-tunnel keygen --out DIR`.
 pub fn keygen(dir: &Path) {
+    keygen_with(dir, &[]);
+}
+
+/// `port-tunnel keygen --out DIR` with more arguments.
+pub fn keygen_with(dir: &Path, extra: &[&str]) {
     let out = Command::new(BIN)
         .arg("keygen")
         .arg("--out")
         .arg(dir)
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -160,8 +166,13 @@ pub struct Files {
 impl Files {
     /// Fresh keys; the server lists `listed`, the client presents `presented`.
     pub fn new(name: &str, listed: &str, presented: &str) -> Files {
+        Files::with_keygen(name, listed, presented, &[])
+    }
+
+    /// [`Files::new`] with more `keygen` arguments (`--shape …`).
+    pub fn with_keygen(name: &str, listed: &str, presented: &str, extra: &[&str]) -> Files {
         let dir = temp_dir(name);
-        keygen(&dir);
+        keygen_with(&dir, extra);
         let tokens = dir.join("tokens");
         fs::write(&tokens, format!("# tokens\n{listed}\n")).unwrap();
         let token = dir.join("token");
