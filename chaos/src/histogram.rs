@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::plot::{escape, tick_step};
+use crate::plot::{escape, open_svg, tick_step};
 
 const WIDTH: f64 = 980.0;
 const LEFT: f64 = 70.0;
@@ -76,20 +76,7 @@ impl Histogram {
     pub fn render(&self) -> String {
         let height =
             TOP + self.panels.len() as f64 * (PANEL_HEIGHT + PANEL_GAP) - PANEL_GAP + BOTTOM;
-        let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(
-            svg,
-            r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#,
-            escape(&self.title)
-        );
+        let mut svg = open_svg(WIDTH, height, LEFT, &self.title);
         let mut groups: Vec<&str> = Vec::new();
         for series in self.panels.iter().flat_map(|p| &p.series) {
             if !groups.contains(&series.group.as_str()) {

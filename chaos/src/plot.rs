@@ -43,6 +43,26 @@ pub(crate) fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// An SVG document's opening: the root element of `width` × `height`, a white background and
+/// `title` in bold at the top left, `left` from the edge.
+pub(crate) fn open_svg(width: f64, height: f64, left: f64, title: &str) -> String {
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect width="{width}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="15" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    svg
+}
+
 /// A tick step giving about eight ticks over `span` (seconds, bytes, bits...).
 pub(crate) fn tick_step(span: f64) -> f64 {
     let raw = (span / 8.0).max(1e-3);
@@ -65,20 +85,7 @@ pub fn render(title: &str, records: &[PacketRecord], kinds: &[Kind]) -> String {
     let x_of = |t: f64| LEFT + (t - start) / span * plot_w;
     let bar_w = (plot_w / records.len().max(1) as f64).clamp(1.0, 4.0);
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
+    let mut svg = open_svg(WIDTH, HEIGHT, LEFT, title);
     // Axes, ticks and their labels: seconds before the end, 0 at the right edge.
     let _ = writeln!(
         svg,
