@@ -134,11 +134,11 @@ pub struct Connection {
     /// Client: the INIT's token and padding lengths, for a record started after it was built.
     init_sizes: (u16, u16),
     /// Server of a shaped first flight: undoes the shape until the client INIT was read.
-    flight: Option<FlightReader>,
+    flight: Option<Box<FlightReader>>,
     /// How frame sizes are chosen (the key's shape).
     lengths: Lengths,
     /// With shaped lengths, once open: the record distribution.
-    records: Option<Records>,
+    records: Option<Box<Records>>,
     /// With shaped lengths: since when the oldest unsent message waits (see `record_linger`).
     queued_since: Option<Instant>,
 }
@@ -204,7 +204,9 @@ impl Connection {
         let (lo, hi) = (conn.config.drain_min(), conn.config.drain_max());
         conn.drain_deadline = now + uniform(&mut conn.rng, lo, hi);
         conn.state = State::ServerAwaitPrefix;
-        conn.flight = setup.first_flight().cloned().map(FlightReader::new);
+        conn.flight = setup
+            .first_flight()
+            .map(|flight| Box::new(FlightReader::new(flight.clone())));
         conn.lengths = setup.key().shape().lengths();
         conn
     }
@@ -672,7 +674,7 @@ impl Connection {
     /// Shaped lengths: seals one record, frames whose sizes add up to the size drawn for it,
     /// unless nothing is due or a message lingers for company. Returns whether it carried data.
     fn build_record(&mut self, now: Instant) -> bool {
-        let Some(size) = self.records.as_ref().map(Records::next_size) else {
+        let Some(size) = self.records.as_ref().map(|r| r.next_size()) else {
             return false;
         };
         if self.lingering(now, size) {
@@ -699,7 +701,12 @@ impl Connection {
                 break;
             }
         }
-        if self.tx.len() > start {
+        let written = self.tx.len().saturating_sub(start);
+        debug_assert!(
+            written == 0 || written == size || matches!(self.state, State::Closed),
+            "a record of {written} bytes where {size} were drawn"
+        );
+        if written > 0 {
             if let Some(records) = self.records.as_mut() {
                 records.advance(&mut self.rng);
             }
@@ -803,7 +810,7 @@ impl Connection {
     /// The connection just opened: with shaped lengths, its record distribution is drawn.
     fn open_records(&mut self) {
         if self.lengths == Lengths::Shaped {
-            self.records = Some(Records::open(&mut self.rng));
+            self.records = Some(Box::new(Records::open(&mut self.rng)));
         }
     }
 

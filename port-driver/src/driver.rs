@@ -81,8 +81,6 @@ pub(crate) struct Driver {
     timer: Pin<Box<dyn Timer>>,
     timer_deadline: Option<Instant>,
     write_buf: Bytes,
-    /// Where small transmits ready together are gathered into one write.
-    gather: BytesMut,
     eof: bool,
     /// Our FIN was sent (the session is over).
     write_shut: bool,
@@ -119,7 +117,6 @@ impl Driver {
             timer: runtime.new_timer(now + options.timeout),
             timer_deadline: None,
             write_buf: Bytes::new(),
-            gather: BytesMut::new(),
             eof: false,
             write_shut: false,
             close_until: None,
@@ -297,7 +294,8 @@ impl Driver {
     /// it when it is small. A session with shaped lengths hands out one record per transmit;
     /// writing each alone would cost a system call per record, so records ready together go
     /// out in one write, as the kernel would coalesce them anyway when the socket is busy. A
-    /// lone transmit is written as it is, without a copy.
+    /// lone transmit is written as it is, without a copy. The gathering buffer is allocated per
+    /// gathered write (one per 64 KiB or so) and not kept, so an idle connection pins none.
     fn next_write(&mut self, inner: &mut Inner, now: Instant) -> Option<Bytes> {
         let first = inner.session.poll_transmit(now)?;
         if first.len() >= GATHER {
@@ -306,16 +304,16 @@ impl Driver {
         let Some(second) = inner.session.poll_transmit(now) else {
             return Some(first);
         };
-        self.gather.reserve(GATHER);
-        self.gather.extend_from_slice(&first);
-        self.gather.extend_from_slice(&second);
-        while self.gather.len() < GATHER {
+        let mut gathered = BytesMut::with_capacity(GATHER + first.len().max(second.len()));
+        gathered.extend_from_slice(&first);
+        gathered.extend_from_slice(&second);
+        while gathered.len() < GATHER {
             match inner.session.poll_transmit(now) {
-                Some(more) => self.gather.extend_from_slice(&more),
+                Some(more) => gathered.extend_from_slice(&more),
                 None => break,
             }
         }
-        Some(self.gather.split().freeze())
+        Some(gathered.freeze())
     }
 
     /// Reads while the application keeps up. Returns whether anything was read.
