@@ -36,6 +36,7 @@ use std::thread;
 use futures_lite::FutureExt;
 use port_driver::Runtime;
 
+pub mod fallback;
 mod runtimes;
 pub mod scenarios;
 pub mod seaside;
@@ -131,6 +132,11 @@ macro_rules! conformance_tests {
             split_halves_run_concurrently,
             backpressure_bounds_the_sender,
             drop_without_close_ends_peer,
+        );
+        $crate::conformance_tests!(@in fallback $harness:
+            probes_get_the_fallbacks_answer,
+            the_oldest_unauthenticated_connection_goes_first,
+            a_probers_fin_ends_its_drain,
         );
         $crate::conformance_tests!(@in seaside $harness:
             echo_over_the_second_connection,

@@ -12,7 +12,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use port_core::{ClientConfig, Config, ServerConfig, ServerKey, Status};
-use port_driver::{Acceptor, Listener, Socket};
+use port_driver::{Acceptor, Listener, Options, Socket};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -176,7 +176,15 @@ pub struct EchoServer {
 impl EchoServer {
     /// Binds on loopback and starts accepting on `H`.
     pub async fn start<H: Harness>(server: ServerConfig) -> EchoServer {
-        let listener = bind::<H>(server).await.expect("bind a PORT listener");
+        let options = Options::for_config(server.config());
+        EchoServer::start_with::<H>(server, options).await
+    }
+
+    /// [`start`](Self::start) with listener `options` (a fallback, a cap).
+    pub async fn start_with<H: Harness>(server: ServerConfig, options: Options) -> EchoServer {
+        let listener = Listener::bind_with(&H::runtime(), LOOPBACK, server, options)
+            .await
+            .expect("bind a PORT listener");
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");

@@ -79,6 +79,14 @@ pub enum Command {
     /// messages); prints the two-sample Kolmogorov-Smirnov distance between the two kinds of
     /// records and the wire bytes per payload byte.
     Lengths(crate::lengths::LengthsArgs),
+    /// Show what an active prober sees of a PORT server with a fallback, against the fallback
+    /// alone.
+    ///
+    /// A stand-in web service and a PORT server handing it whatever does not authenticate
+    /// run on 127.0.0.1; an HTTP GET, a TLS ClientHello and random bytes go to both,
+    /// interleaved, --rounds times each. Prints the time to the answer's first byte either
+    /// way (the answers must be the same bytes).
+    Probes(crate::probes::ProbesArgs),
 }
 
 /// Arguments of `echotest keygen`.
@@ -115,6 +123,15 @@ pub struct ServerArgs {
     /// upstream's SEASIDE_PRIVATE_KEY, or `keygen --seaside`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Hand every connection that does not authenticate (garbage, another key, a replay, a
+    /// probe) to the service at HOST:PORT, with every byte it sent, instead of draining it in
+    /// silence: a prober sees that service (docs/PROTOCOL.md §19).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub fallback: Option<String>,
+    /// The most connections that have not authenticated yet; at the cap the oldest of them
+    /// is closed. Authenticated clients never count.
+    #[arg(long, value_name = "N", default_value_t = port_driver::MAX_UNAUTHENTICATED)]
+    pub max_unauthenticated: usize,
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
@@ -284,6 +301,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Chaos(args) => crate::chaos::run(args),
         Command::Flights(args) => crate::flights::run(args),
         Command::Lengths(args) => crate::lengths::run(args),
+        Command::Probes(args) => crate::probes::run(args),
     }
 }
 
@@ -358,6 +376,7 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         })?;
         let setup =
             ServerSetup::seaside(stack, config_from_env()?, read_seaside_server_key(path)?)?;
+        let setup = listener_options(setup, &args)?;
         let addr = listen_addr(&args.listen)?;
         return args
             .run
@@ -373,7 +392,7 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         }
         (None, _) => None,
     };
-    let mut setup = ServerSetup::new(stack, config_from_env()?, key)?;
+    let mut setup = listener_options(ServerSetup::new(stack, config_from_env()?, key)?, &args)?;
     if let Some(path) = &args.run.record {
         setup = setup.with_recorder(crate::recorder::Recorder::create(path)?);
     }
@@ -382,6 +401,28 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         .runtime
         .block_on(serve(args.run.runtime, setup, addr))
         .map_err(runtime_failed)?
+}
+
+/// `--fallback` and `--max-unauthenticated` on a server's setup.
+fn listener_options(setup: ServerSetup, args: &ServerArgs) -> Result<ServerSetup, Error> {
+    let setup = setup.with_max_unauthenticated(args.max_unauthenticated);
+    Ok(match &args.fallback {
+        Some(target) => setup.with_fallback(fallback_addr(target)?),
+        None => setup,
+    })
+}
+
+/// Resolves a `--fallback` target (`host:port`) once, at start.
+pub fn fallback_addr(text: &str) -> Result<SocketAddr, Error> {
+    let bad = |why: String| {
+        Error::msg(format!(
+            "bad --fallback {text:?}: {why} (expected HOST:PORT)"
+        ))
+    };
+    let mut addrs = text.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| bad("it resolves to no address".to_owned()))
 }
 
 async fn serve(kind: RuntimeKind, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {

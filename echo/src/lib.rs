@@ -14,7 +14,8 @@
 //! - [`keygen`], [`demo`], [`cli`].
 //! - [`flights`], [`lengths`]: what a passive censor sees of a stack (`echotest flights`,
 //!   `echotest lengths`): first flights judged by the fully-encrypted-traffic rule, record
-//!   sizes of keystrokes against bulk.
+//!   sizes of keystrokes against bulk; [`probes`]: what an active prober sees of a server with
+//!   a fallback (`echotest probes`).
 //! - [`chaos`], [`scenario`], [`sequence`]: the network-in-chaos scenarios (`echotest chaos`)
 //!   and the checked numbered sequence the client sends in them.
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod error;
 pub mod flights;
 pub mod keygen;
 pub mod lengths;
+pub mod probes;
 pub mod recorder;
 pub mod runtime;
 pub mod scenario;

@@ -3,6 +3,7 @@
 //! connection options, and the factory that builds one session per connection.
 
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -290,6 +291,19 @@ impl Setup<ServerSide> {
             (false, _) => None,
         };
         Setup::checked(Recipe::new(stack, &config, port))
+    }
+
+    /// The same server, handing peers its sessions refused to `fallback` (every byte they
+    /// sent first) instead of draining them in silence.
+    pub fn with_fallback(mut self, fallback: SocketAddr) -> Self {
+        self.recipe.options = self.recipe.options.with_fallback(fallback);
+        self
+    }
+
+    /// The same server, with at most `max` unauthenticated connections (the oldest goes).
+    pub fn with_max_unauthenticated(mut self, max: usize) -> Self {
+        self.recipe.options = self.recipe.options.with_max_unauthenticated(max);
+        self
     }
 
     /// A server running a stack with a `seaside` layer (upstream SeasideVPN's PORT), with the

@@ -139,9 +139,26 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(bin())
-            .arg("server")
-            .args(args)
+        let mut command = Command::new(bin());
+        command.arg("server").args(args);
+        ServerProcess::spawn(command, args)
+    }
+
+    /// The server with at most `max_files` open descriptors (`ulimit -n`).
+    fn start_with_file_limit(max_files: u32, args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {max_files} && exec \"$0\" server \"$@\""
+            ))
+            .arg(bin())
+            .args(args);
+        ServerProcess::spawn(command, args)
+    }
+
+    fn spawn(mut command: Command, args: &[&str]) -> ServerProcess {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -522,6 +539,90 @@ fn echo_port_with_a_shaped_key_line() {
 }
 
 #[test]
+fn a_client_gets_through_400_silent_connections_at_256_descriptors() {
+    let dir = TempDir::new();
+    let (server_key, client_key) = keys(&dir);
+    let server = ServerProcess::start_with_file_limit(
+        256,
+        &[
+            "--stack",
+            "port",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &server_key,
+        ],
+    );
+    let silent: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&server.addr).expect("a silent connection"))
+        .collect();
+    // The server runs out of descriptors and evicts the oldest silent connections.
+    server.wait_log("evicting unauthenticated connections");
+    let url = format!("port://{}", server.addr);
+    let start = Instant::now();
+    let result = run(&["client", &url, "--key", &client_key, "--message", "through"]);
+    let took = start.elapsed();
+    println!("echo through 400 silent connections at ulimit -n 256: {took:?}");
+    assert!(result.ok(), "{result:?}; server: {}", server.stderr());
+    assert_eq!(result.echoes(), ["through"]);
+    assert!(took < Duration::from_secs(1), "the echo took {took:?}");
+    drop(silent);
+}
+
+#[test]
+fn a_probe_gets_the_fallbacks_answer() {
+    let dir = TempDir::new();
+    let (server_key, _) = keys(&dir);
+    let fallback = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = fallback.local_addr().unwrap().to_string();
+    let response = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    let service = thread::spawn(move || {
+        let (mut socket, _) = fallback.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the request ended early");
+            request.extend_from_slice(&buf[..n]);
+        }
+        socket.write_all(response).unwrap();
+        request
+    });
+    let server = ServerProcess::start(&[
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+        "--fallback",
+        &target,
+    ]);
+    let get = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let mut probe = std::net::TcpStream::connect(&server.addr).unwrap();
+    probe.write_all(get).unwrap();
+    let mut answer = Vec::new();
+    probe.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, response, "server: {}", server.stderr());
+    assert_eq!(service.join().unwrap(), get);
+    let bad = run(&[
+        "server",
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+        "--fallback",
+        "no-port",
+    ]);
+    assert!(
+        !bad.ok() && bad.stderr.contains("bad --fallback"),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn echo_passthrough_on_tokio() {
     echo_over("passthrough", "tokio");
 }
@@ -886,6 +987,8 @@ fn help_works_for_every_subcommand() {
         "--runtime",
         "--stacks-file",
         "--log-level",
+        "--fallback",
+        "--max-unauthenticated",
     ] {
         assert!(server_help.contains(option), "{option}: {server_help}");
     }

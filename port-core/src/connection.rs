@@ -25,7 +25,7 @@ use crate::lengths::Records;
 use crate::machinery::{Events, SendQueue, TRANSMIT_BATCH, UnitReader, seeded, uniform};
 use crate::record::{MessageKind, MessageRecord, RecordSink};
 use crate::replay::Refusal;
-use crate::session::{Seed, Session};
+use crate::session::{Link, Redirect, Seed, Session};
 use crate::shape::Lengths;
 
 /// Counters of one connection.
@@ -141,6 +141,15 @@ pub struct Connection {
     records: Option<Box<Records>>,
     /// With shaped lengths: since when the oldest unsent message waits (see `record_linger`).
     queued_since: Option<Instant>,
+    /// Server: the fewest bytes a client's first write holds (the INIT's first 88 bytes, in
+    /// the key's shape); judged on the first input of a link with whole reads.
+    min_first_read: usize,
+    /// Server: the next input is the link's first read, and is judged by its length.
+    judge_first_read: bool,
+    /// Server: gave up on a peer that sent bytes but never authenticated (refused them, or
+    /// its INIT was incomplete at the drain deadline or cut by its FIN): they go to a
+    /// fallback. Sticky.
+    gave_up: bool,
 }
 
 /// How long buffers grown by data are kept after the data stops. A timer fires at most once
@@ -207,6 +216,9 @@ impl Connection {
         conn.flight = setup
             .first_flight()
             .map(|flight| Box::new(FlightReader::new(flight.clone())));
+        conn.min_first_read = setup
+            .first_flight()
+            .map_or(CLIENT_PREFIX_LEN, |f| f.wire_len_of(CLIENT_PREFIX_LEN));
         conn.lengths = setup.key().shape().lengths();
         conn
     }
@@ -246,6 +258,9 @@ impl Connection {
             lengths: Lengths::Padded,
             records: None,
             queued_since: None,
+            min_first_read: 0,
+            judge_first_read: false,
+            gave_up: false,
         }
     }
 
@@ -892,6 +907,7 @@ impl Connection {
     }
 
     fn refuse(&mut self, refusal: InitRefusal) {
+        self.gave_up = true;
         self.rx.clear();
         self.state = State::Draining { refusal };
     }
@@ -935,11 +951,25 @@ impl Connection {
 }
 
 impl Session for Connection {
+    /// A server on a link with whole reads ([`Link::TCP`]) judges its peer's first write by
+    /// its first input (`docs/PROTOCOL.md` §19); any other link changes nothing.
+    fn handle_link_up(&mut self, _now: Instant, link: Link) {
+        self.judge_first_read = link.whole_reads
+            && matches!(self.state, State::ServerAwaitPrefix)
+            && self.stats.bytes_received == 0;
+    }
+
     /// Feeds bytes read from the TCP stream, in any chunking. Never fails: whatever the
     /// bytes, the outcome shows in events and in `poll_transmit`.
     fn handle_input(&mut self, now: Instant, mut data: &[u8]) {
         self.last_now = now;
         self.stats.bytes_received += data.len() as u64;
+        if mem::take(&mut self.judge_first_read) && data.len() < self.min_first_read {
+            // A PORT/1 client writes its INIT at once: a first read this short is someone
+            // else's first write, and can go to a fallback before it waits for more.
+            self.flight = None;
+            self.refuse(InitRefusal::Unauthenticated);
+        }
         while !data.is_empty() {
             if self.flight.is_some() {
                 self.unshape(now, &mut data);
@@ -963,12 +993,19 @@ impl Session for Connection {
     /// The byte stream from the peer ended (TCP FIN or reset; the reason does not matter to
     /// PORT). An established connection (or a client in its handshake) closes with
     /// [`CloseReason::TransportClosed`] unless the peer's TERM came first. A server that has
-    /// not authenticated its client ignores it and keeps its drain deadline, so that a FIN
-    /// tells a prober nothing.
+    /// not authenticated its client closes at once too, sending nothing: closing right after
+    /// the peer's own FIN depends on nothing but what the peer did, so it tells a prober only
+    /// that its FIN arrived (`docs/PROTOCOL.md` §13.1). A peer it had refused closes with that
+    /// refusal; one whose bytes were cut short leaves them for a fallback
+    /// ([`Redirect::Fallback`]).
     fn handle_link_end(&mut self, now: Instant, _reason: Option<CloseReason>) {
         self.last_now = now;
         match self.state {
-            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } | State::Draining { .. } => {}
+            State::ServerAwaitPrefix | State::ServerAwaitBody { .. } => {
+                self.gave_up |= self.stats.bytes_received > 0;
+                self.fail(CloseReason::TransportClosed);
+            }
+            State::Draining { refusal } => self.fail(CloseReason::Refused(refusal)),
             State::Closed => {}
             _ => self.fail(CloseReason::TransportClosed),
         }
@@ -1098,6 +1135,12 @@ impl Session for Connection {
         matches!(self.state, State::Closed) && self.tx.is_empty()
     }
 
+    /// [`Redirect::Fallback`] once a server refused its peer or gave up on its bytes before
+    /// authenticating it.
+    fn redirect(&self) -> Option<Redirect> {
+        self.gave_up.then_some(Redirect::Fallback)
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::ClientAwaitPrefix { deadline, .. }
@@ -1131,6 +1174,7 @@ impl Session for Connection {
             }
             State::ServerAwaitPrefix | State::ServerAwaitBody { .. } => {
                 if now >= self.drain_deadline {
+                    self.gave_up |= self.stats.bytes_received > 0;
                     self.fail(CloseReason::HandshakeTimeout);
                 }
             }

@@ -114,6 +114,15 @@ impl FirstFlight {
         }))
     }
 
+    /// How many bytes of the first flight carry the INIT's first `n` bytes.
+    pub(crate) fn wire_len_of(&self, n: usize) -> usize {
+        let encoded = match self.alphabet {
+            Some(_) => n.div_ceil(3) * 4,
+            None => n,
+        };
+        self.prefix.len() + encoded
+    }
+
     /// What the client sends for the INIT `init`.
     pub(crate) fn wrap(&self, init: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.prefix.len() + init.len().div_ceil(3) * 4);

@@ -122,10 +122,11 @@ pub trait Session: Send {
     /// Fires whatever is due at `now`. Calling it early, late or twice is harmless.
     fn handle_timeout(&mut self, now: Instant);
 
-    // ----- the second link -----------------------------------------------------------------
+    // ----- elsewhere ----------------------------------------------------------------------
 
-    /// The one hook for sessions that continue on a second TCP connection after their
-    /// handshake (the seaside profile); `None` for every other session. See [`Redirect`].
+    /// What the session asks of its driver beyond bytes and timers: a second TCP connection
+    /// after the handshake (the seaside profile), or handing a peer it refused to the
+    /// listener's fallback. `None` for a session that asks nothing. See [`Redirect`].
     fn redirect(&self) -> Option<Redirect> {
         None
     }
@@ -141,13 +142,26 @@ pub struct Link {
     /// session that hands messages down as they are bounds its own
     /// [`max_message`](Session::max_message) by it.
     pub max_message: usize,
+    /// True when each [`handle_input`](Session::handle_input) is one read of a TCP socket the
+    /// peer writes to directly (a driver's own connection). A server may then judge the
+    /// peer's first write by its first input: a PORT/1 client writes its INIT at once, so its
+    /// first read holds at least the INIT's first 88 bytes (`docs/PROTOCOL.md` §19).
+    pub whole_reads: bool,
 }
 
 impl Link {
-    /// A byte stream (a TCP connection): no user id, writes of any size.
+    /// A byte stream in any chunking: no user id, writes of any size.
     pub const STREAM: Link = Link {
         user_id: 0,
         max_message: usize::MAX,
+        whole_reads: false,
+    };
+
+    /// A TCP connection that a driver reads from directly: a byte stream whose inputs are
+    /// whole socket reads (see [`whole_reads`](Link::whole_reads)).
+    pub const TCP: Link = Link {
+        whole_reads: true,
+        ..Link::STREAM
     };
 
     /// A layer below that reported `Connected { user_id }` and takes messages of up to
@@ -156,12 +170,13 @@ impl Link {
         Link {
             user_id,
             max_message,
+            whole_reads: false,
         }
     }
 }
 
-/// What a session that moves to a second TCP connection asks of its driver, through
-/// [`Session::redirect`].
+/// What a session asks of its driver beyond bytes and timers, through
+/// [`Session::redirect`]: a second TCP connection, or the listener's fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Redirect {
@@ -179,6 +194,13 @@ pub enum Redirect {
         /// The TCP port of the second connection.
         port: u16,
     },
+    /// Server, before authentication: the session refused its peer (garbage, another key or
+    /// shape, a replay, a first read too short to be an INIT, an INIT still incomplete at the
+    /// drain deadline or cut by the peer's FIN). A listener with a fallback service hands the
+    /// connection to it, every byte the session was given first; without one the driver
+    /// carries on, and the session drains and closes as it always does. Once asked, asked for
+    /// good (the session does not authenticate anyone after a refusal).
+    Fallback,
 }
 
 /// The 32 bytes from which a session draws all of its randomness (keys, salts, padding,

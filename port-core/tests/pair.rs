@@ -3,10 +3,13 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use port_core::Session;
-use port_core::{CloseReason, Config, Event, Status};
+use port_core::{
+    CLIENT_PREFIX_LEN, CloseReason, Config, Event, InitRefusal, Link, Redirect, ServerConfig,
+    Status,
+};
 
 #[test]
 fn echo_round_trip_then_graceful_close() {
@@ -173,21 +176,37 @@ fn half_close_lets_the_other_direction_go_on() {
 }
 
 #[test]
-fn transport_end_closes_established_but_not_unauthenticated_connections() {
+fn transport_end_closes_every_connection_at_once() {
     let mut p = Pair::new(fast_config(), 9);
     p.handshake();
     p.server.handle_link_end(p.now, None);
     assert_eq!(p.server.close_reason(), Some(CloseReason::TransportClosed));
     assert!(p.server.is_closed());
 
-    // A server still waiting for an INIT keeps its random drain deadline: a FIN from a prober
-    // changes nothing.
-    let mut q = Pair::new(fast_config(), 10);
-    let deadline = q.server.poll_timeout();
-    q.server.handle_input(q.now, b"garbage");
-    q.server.handle_link_end(q.now, None);
-    assert_eq!(q.server.close_reason(), None);
-    assert_eq!(q.server.poll_timeout(), deadline);
+    // A server still waiting for an INIT closes right after the prober's FIN, silently: the
+    // moment depends on nothing but the prober's own FIN. Its bytes are for a fallback.
+    for (input, reason) in [
+        (&b""[..], CloseReason::TransportClosed),
+        (&b"garbage"[..], CloseReason::TransportClosed),
+        (
+            &[0u8; 200][..],
+            CloseReason::Refused(InitRefusal::Unauthenticated),
+        ),
+    ] {
+        let mut q = Pair::new(fast_config(), 10);
+        q.server.handle_input(q.now, input);
+        q.server.handle_link_end(q.now, None);
+        assert_eq!(
+            q.server.close_reason(),
+            Some(reason),
+            "{} bytes",
+            input.len()
+        );
+        assert_eq!(q.server.poll_transmit(q.now), None);
+        assert!(q.server.is_closed());
+        let fallback = (!input.is_empty()).then_some(Redirect::Fallback);
+        assert_eq!(q.server.redirect(), fallback, "{} bytes", input.len());
+    }
 
     // Even after the peer's TERM, a transport that ends before both directions did means our
     // own direction can no longer be delivered.
@@ -198,6 +217,49 @@ fn transport_end_closes_established_but_not_unauthenticated_connections() {
     assert!(r.run_until(|r| r.server.is_peer_finished()));
     r.server.handle_link_end(r.now, None);
     assert_eq!(r.server.close_reason(), Some(CloseReason::TransportClosed));
+    assert_eq!(
+        r.server.redirect(),
+        None,
+        "an authenticated peer never goes to a fallback"
+    );
+}
+
+#[test]
+fn on_whole_reads_a_first_read_too_short_for_an_init_is_refused_at_once() {
+    let config = fast_config();
+    let (client_setup, key) = setups_for(&config);
+    let init = lone_client(&client_setup, 3, Instant::now())
+        .poll_transmit(Instant::now())
+        .unwrap();
+    let setup = ServerConfig::new(config.clone(), key.clone());
+    // The whole INIT in one read authenticates, as does any chunking on a plain stream.
+    let now = Instant::now();
+    let mut whole = lone_server(&setup, 1, now);
+    whole.handle_link_up(now, Link::TCP);
+    assert!(matches!(
+        feed(&mut whole, now, &init, init.len())[0].1,
+        Event::Authenticate { .. }
+    ));
+    let setup = ServerConfig::new(config.clone(), key.clone());
+    let mut bytewise = lone_server(&setup, 1, now);
+    bytewise.handle_link_up(now, Link::STREAM);
+    assert!(matches!(
+        feed(&mut bytewise, now, &init, 1)[0].1,
+        Event::Authenticate { .. }
+    ));
+    // 87 bytes first on a TCP link: refused there and then, for a fallback to answer.
+    let setup = ServerConfig::new(config, key);
+    let mut short = lone_server(&setup, 1, now);
+    short.handle_link_up(now, Link::TCP);
+    short.handle_input(now, &init[..CLIENT_PREFIX_LEN - 1]);
+    assert_eq!(short.redirect(), Some(Redirect::Fallback));
+    short.handle_input(now, &init[CLIENT_PREFIX_LEN - 1..]);
+    assert_eq!(
+        short.poll_event(),
+        None,
+        "nothing authenticates after a refusal"
+    );
+    assert_eq!(short.poll_transmit(now), None);
 }
 
 #[test]

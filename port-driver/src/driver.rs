@@ -15,11 +15,13 @@ use futures_io::{AsyncRead, AsyncWrite};
 use port_core::{Event, Link, Redirect, Status};
 
 use crate::error::Error;
+use crate::fallback::{self, Handoff};
 use crate::incoming::{Incoming, ListenerShared};
 use crate::options::Options;
 use crate::redirect::SecondLink;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
+use crate::unauthenticated::Slot;
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -51,10 +53,24 @@ fn read_into<S: AsyncRead + Unpin + ?Sized, T>(
         }
     })
 }
+/// Keeps `bytes` for a fallback while `replay` is kept, up to [`MAX_REPLAY`].
+fn keep_for_fallback(replay: &mut Option<BytesMut>, bytes: &[u8]) {
+    if let Some(kept) = replay {
+        if kept.len() + bytes.len() > MAX_REPLAY {
+            *replay = None;
+        } else {
+            kept.extend_from_slice(bytes);
+        }
+    }
+}
+
 /// Socket reads per poll before the task yields, so one busy connection cannot starve others.
 const READS_PER_POLL: usize = 16;
 /// How long a closed connection waits for the peer's FIN after sending its own.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// The most bytes a listener keeps of an unauthenticated peer for its fallback: far more than
+/// any session reads before it judges a peer (a whole INIT is under 17 KiB).
+const MAX_REPLAY: usize = 256 * 1024;
 
 /// Where a driver's connection came from.
 pub(crate) enum Origin {
@@ -94,6 +110,12 @@ pub(crate) struct Driver {
     span: tracing::Span,
     /// The second connection of a session that asks for one.
     second: SecondLink,
+    /// Listener: the connection's place among the unauthenticated, until it authenticates.
+    slot: Option<Slot>,
+    /// Listener with a fallback: every byte read before authentication, for the fallback.
+    replay: Option<BytesMut>,
+    /// Set when the session asked for the fallback: what the splice needs.
+    handoff: Option<Handoff>,
 }
 
 impl Driver {
@@ -107,8 +129,17 @@ impl Driver {
         span: tracing::Span,
     ) {
         let now = runtime.now();
-        shared.lock().session.handle_link_up(now, Link::STREAM);
-        let driver = Driver {
+        shared.lock().session.handle_link_up(now, Link::TCP);
+        let (slot, replay) = match &origin {
+            Origin::Listener { queue, .. } => (
+                queue
+                    .upgrade()
+                    .map(|l| l.unauthenticated.admit(&shared, queue.clone())),
+                options.fallback.map(|_| BytesMut::new()),
+            ),
+            Origin::Client => (None, None),
+        };
+        let mut driver = Driver {
             runtime: runtime.clone(),
             shared,
             socket,
@@ -125,8 +156,18 @@ impl Driver {
             linger_until: None,
             span,
             second: SecondLink::default(),
+            slot,
+            replay,
+            handoff: None,
         };
-        runtime.spawn(Box::pin(driver));
+        let runtime = runtime.clone();
+        runtime.clone().spawn(Box::pin(async move {
+            (&mut driver).await;
+            if let Some(handoff) = driver.handoff.take() {
+                let (shared, options) = (driver.shared.clone(), driver.options);
+                fallback::splice(runtime, shared, driver.socket, handoff, options).await;
+            }
+        }));
     }
 }
 
@@ -168,6 +209,10 @@ impl Future for Driver {
 
 impl Driver {
     fn step(&mut self, cx: &mut Context<'_>, inner: &mut Inner, reads: &mut usize) -> Step {
+        if inner.evicted {
+            tracing::debug!("evicted before it authenticated");
+            return Step::Done;
+        }
         let now = self.runtime.now();
         let mut progress = false;
         match self.write(cx, inner, now) {
@@ -183,6 +228,9 @@ impl Driver {
             Err(e) => return self.fail(inner, e.into()),
         }
         progress |= self.route_events(inner);
+        if self.hand_off(inner) {
+            return Step::Done;
+        }
         if self.second.is_pending() && inner.session.is_closed() {
             // The session gave up (its deadline passed, or it was rejected): close the
             // per-user socket or abandon the connect now, not after the FIN linger.
@@ -202,6 +250,34 @@ impl Driver {
             None => return Step::Done,
         }
         if progress { Step::Progress } else { Step::Idle }
+    }
+
+    /// Listener with a fallback: once the session refused its peer before authentication,
+    /// prepares the splice (run when this task's future ends) and returns true.
+    fn hand_off(&mut self, inner: &mut Inner) -> bool {
+        let Some(target) = self.options.fallback else {
+            return false;
+        };
+        let refused = inner.session.redirect() == Some(Redirect::Fallback);
+        if !refused || inner.phase != Phase::Handshaking {
+            return false;
+        }
+        let Some(replay) = self.replay.take() else {
+            return false;
+        };
+        self.handoff = Some(Handoff {
+            target,
+            replay: replay.freeze(),
+            peer_done: self.eof,
+            slot: self.slot.take(),
+        });
+        true
+    }
+
+    /// Leaves the unauthenticated: nothing more is kept for a fallback.
+    fn authenticated(&mut self) {
+        self.slot = None;
+        self.replay = None;
     }
 
     /// Moves the session to its second connection once that is up and everything meant for
@@ -327,8 +403,10 @@ impl Driver {
         let mut progress = false;
         while !self.eof && inner.received_bytes < RECEIVE_WINDOW && *reads < READS_PER_POLL {
             let session = &mut inner.session;
+            let replay = &mut self.replay;
             let got = read_into(&mut self.socket, cx, |bytes| {
                 if !bytes.is_empty() {
+                    keep_for_fallback(replay, bytes);
                     session.handle_input(now, bytes);
                 }
                 bytes.len()
@@ -360,6 +438,7 @@ impl Driver {
             match event {
                 Event::Authenticate { token, client_type } => {
                     tracing::debug!(client_type, "token authenticated");
+                    self.authenticated();
                     let listen = inner.session.redirect() == Some(Redirect::Listen);
                     if listen && !self.open_user_socket(inner) {
                         continue;
@@ -377,6 +456,7 @@ impl Driver {
                     }
                 }
                 Event::Connected { user_id } => {
+                    self.authenticated();
                     // A server session that needed no decision reaches the application now.
                     if inner.phase == Phase::Handshaking
                         && let Some(listener) = self.listener()

@@ -13,6 +13,7 @@ use port_core::Status;
 use crate::error::Error;
 use crate::shared::{HandleGuard, Shared, register};
 use crate::stream::Stream;
+use crate::unauthenticated::Unauthenticated;
 
 #[derive(Default)]
 struct Ready {
@@ -20,10 +21,12 @@ struct Ready {
     waker: Option<Waker>,
 }
 
-/// Authenticated clients waiting for `Listener::accept`.
+/// Authenticated clients waiting for `Listener::accept`, and the connections not
+/// authenticated yet.
 #[derive(Default)]
 pub(crate) struct ListenerShared {
     ready: Mutex<Ready>,
+    pub(crate) unauthenticated: Unauthenticated,
 }
 
 impl ListenerShared {

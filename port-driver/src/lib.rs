@@ -77,6 +77,7 @@ mod addr;
 mod connect;
 mod driver;
 mod error;
+mod fallback;
 mod incoming;
 mod listener;
 mod options;
@@ -87,6 +88,7 @@ mod shared;
 mod stream;
 #[cfg(feature = "tokio")]
 mod tokio_io;
+mod unauthenticated;
 mod util;
 
 pub use addr::TcpAddr;
@@ -94,7 +96,7 @@ pub use connect::{connect, connect_session};
 pub use error::Error;
 pub use incoming::Incoming;
 pub use listener::{Listener, SessionFactory};
-pub use options::Options;
+pub use options::{MAX_UNAUTHENTICATED, Options};
 pub use runtime::{Acceptor, AsSocketHandle, BoxFuture, Runtime, Socket, Timer, sleep};
 pub use seaside::connect_seaside;
 pub use shared::Traffic;

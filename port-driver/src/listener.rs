@@ -5,8 +5,10 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use port_core::{Connection, ServerConfig, Session, Side, Start};
 
@@ -15,7 +17,7 @@ use crate::driver::{Driver, Origin};
 use crate::error::Error;
 use crate::incoming::{Incoming, ListenerShared};
 use crate::options::Options;
-use crate::runtime::{Acceptor, Runtime, Socket};
+use crate::runtime::{Acceptor, Runtime, Socket, Timer};
 use crate::shared::Shared;
 use crate::util::{fresh_start, span};
 
@@ -49,7 +51,22 @@ pub struct Listener {
     /// Where per-user sockets are bound (the address the listener is bound to).
     local: IpAddr,
     ready: Arc<ListenerShared>,
+    /// Armed while accepting fails for want of descriptors or memory.
+    backoff: Mutex<Backoff>,
 }
+
+/// Waiting out a full file table (or memory) before accepting again.
+#[derive(Default)]
+struct Backoff {
+    timer: Option<Pin<Box<dyn Timer>>>,
+    delay: Duration,
+}
+
+/// The first and the longest wait after an accept failed for want of resources.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Unauthenticated connections evicted at once when the file table is full.
+const EVICT_BATCH: usize = 8;
 
 impl Listener {
     /// Binds a TCP listener on `addr` serving PORT/1 with `server`.
@@ -59,6 +76,17 @@ impl Listener {
         server: ServerConfig,
     ) -> io::Result<Listener> {
         let options = Options::for_config(server.config());
+        Self::bind_with(runtime, addr, server, options).await
+    }
+
+    /// [`bind`](Self::bind) with `options`: a fallback service for peers that do not
+    /// authenticate, a cap on unauthenticated connections, TCP keepalive.
+    pub async fn bind_with(
+        runtime: &Arc<dyn Runtime>,
+        addr: impl Into<TcpAddr>,
+        server: ServerConfig,
+        options: Options,
+    ) -> io::Result<Listener> {
         let factory = sessions(move |start| {
             Connection::server(&server, start.now, start.unix_time, start.seed)
         });
@@ -87,6 +115,7 @@ impl Listener {
                         options,
                         local,
                         ready: Arc::default(),
+                        backoff: Mutex::default(),
                     });
                 }
                 Err(e) => failed = Some(e),
@@ -96,8 +125,13 @@ impl Listener {
     }
 
     /// The next client whose INIT authenticated (or connection whose session needed no
-    /// decision). An error is the listening socket's (a full file table, say): the listener
-    /// still works, and the next call may succeed.
+    /// decision). An error is the listening socket's: the listener still works, and the next
+    /// call may succeed.
+    ///
+    /// A full file table (or a lack of memory) is not returned: the listener evicts its oldest
+    /// unauthenticated connections to free descriptors and tries again, and when there are
+    /// none to evict it waits (1 ms, doubling up to 1 s) instead of spinning; each episode is
+    /// logged once, at `warn`.
     pub async fn accept(&self) -> Result<Incoming, Error> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -108,15 +142,61 @@ impl Listener {
             if let Some(incoming) = self.ready.pop(cx) {
                 return Poll::Ready(Ok(incoming));
             }
+            if self.backing_off(cx) {
+                return Poll::Pending;
+            }
             match self.acceptor.poll_accept(cx) {
-                Poll::Ready(Ok((socket, peer))) => self.start(socket, peer)?,
+                Poll::Ready(Ok((socket, peer))) => {
+                    self.lock_backoff().delay = Duration::ZERO;
+                    self.start(socket, peer)?;
+                }
+                Poll::Ready(Err(e)) if out_of_resources(&e) => self.starved(&e),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
                 Poll::Pending => return Poll::Pending,
             }
         }
     }
 
+    /// Accepting failed for want of descriptors: evict the oldest unauthenticated
+    /// connections (their tasks close them) and wait a little for the descriptors to come
+    /// back; with none to evict, wait longer each time.
+    fn starved(&self, error: &io::Error) {
+        let evicted = self.ready.unauthenticated.evict_oldest(EVICT_BATCH);
+        let mut backoff = self.lock_backoff();
+        if backoff.delay.is_zero() {
+            tracing::warn!(%error, evicted, "accept failed: evicting unauthenticated connections and backing off");
+        }
+        backoff.delay = match evicted {
+            0 => (backoff.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX),
+            _ => BACKOFF_MIN,
+        };
+        let deadline = self.runtime.now() + backoff.delay;
+        backoff.timer = Some(self.runtime.new_timer(deadline));
+    }
+
+    /// True while a backoff timer runs (`cx` is woken when it ends).
+    fn backing_off(&self, cx: &mut Context<'_>) -> bool {
+        let mut backoff = self.lock_backoff();
+        let Some(timer) = backoff.timer.as_mut() else {
+            return false;
+        };
+        if timer.as_mut().poll_elapsed(cx).is_pending() {
+            return true;
+        }
+        backoff.timer = None;
+        false
+    }
+
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn start(&self, socket: Box<dyn Socket>, peer: SocketAddr) -> Result<(), Error> {
+        let waiting = self.ready.unauthenticated.count();
+        if waiting >= self.options.max_unauthenticated {
+            let over = waiting + 1 - self.options.max_unauthenticated;
+            self.ready.unauthenticated.evict_oldest(over);
+        }
         self.options.apply(&*socket)?;
         let session = (self.factory)(&fresh_start(&*self.runtime)?, peer)?;
         let origin = Origin::Listener {
@@ -133,6 +213,19 @@ impl Listener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.acceptor.local_addr()
     }
+}
+
+/// True for accept errors that say the process or the system ran out of descriptors or
+/// memory, which pass as connections close.
+fn out_of_resources(error: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        use rustix::io::Errno;
+        if let Some(errno) = Errno::from_io_error(error) {
+            return [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM].contains(&errno);
+        }
+    }
+    error.kind() == io::ErrorKind::OutOfMemory
 }
 
 impl fmt::Debug for Listener {

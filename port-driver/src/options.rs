@@ -1,6 +1,7 @@
 //! How the driver runs connections, besides the sessions themselves.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use port_core::Config;
@@ -20,7 +21,18 @@ pub struct Options {
     /// Enables TCP keepalive probes after this idle time (off by default: PORT's own keepalive
     /// always runs, and detects a dead peer on its own schedule).
     pub tcp_keepalive: Option<Duration>,
+    /// Listeners: the service that peers the session refused before authentication are
+    /// handed to, with every byte they sent (`docs/PROTOCOL.md` §19). `None` (the default):
+    /// they are drained and closed in silence.
+    pub fallback: Option<SocketAddr>,
+    /// Listeners: the most connections that have not authenticated yet; at the cap, the
+    /// oldest of them is closed to make room (default [`MAX_UNAUTHENTICATED`]). Connections
+    /// that authenticated never count and are never closed for it.
+    pub max_unauthenticated: usize,
 }
+
+/// The default cap on a listener's unauthenticated connections.
+pub const MAX_UNAUTHENTICATED: usize = 1024;
 
 impl Options {
     /// Options with `timeout` and no TCP keepalive.
@@ -28,6 +40,8 @@ impl Options {
         Options {
             timeout,
             tcp_keepalive: None,
+            fallback: None,
+            max_unauthenticated: MAX_UNAUTHENTICATED,
         }
     }
 
@@ -40,6 +54,19 @@ impl Options {
     /// The same options, with TCP keepalive after `idle`.
     pub fn with_tcp_keepalive(mut self, idle: Duration) -> Self {
         self.tcp_keepalive = Some(idle);
+        self
+    }
+
+    /// The same options, handing refused peers to `fallback` (listeners).
+    pub fn with_fallback(mut self, fallback: SocketAddr) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// The same options, with at most `max` unauthenticated connections (listeners; at least
+    /// 1).
+    pub fn with_max_unauthenticated(mut self, max: usize) -> Self {
+        self.max_unauthenticated = max.max(1);
         self
     }
 

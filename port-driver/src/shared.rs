@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     pub(crate) assigned_user_id: Option<u16>,
     /// Bytes that crossed the socket(s).
     pub(crate) traffic: Traffic,
+    /// Listener: the connection was evicted before it authenticated (the cap, or a full
+    /// file table): its task closes the socket.
+    pub(crate) evicted: bool,
 }
 
 impl Inner {
@@ -151,6 +154,7 @@ impl Shared {
                 handshake_waker: None,
                 assigned_user_id: None,
                 traffic: Traffic::default(),
+                evicted: false,
             }),
             peer,
         })

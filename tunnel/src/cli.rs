@@ -84,6 +84,15 @@ pub struct ServerArgs {
     /// ~/.config/port/stacks.toml) [env: PORT_TUNNEL_STACKS_FILE].
     #[arg(long, value_name = "FILE")]
     pub stacks_file: Option<PathBuf>,
+    /// Hand every connection that does not authenticate (garbage, another key, a replay, a
+    /// probe) to the service at HOST:PORT, with every byte it sent, instead of draining it in
+    /// silence: a prober sees that service [env: PORT_TUNNEL_FALLBACK].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub fallback: Option<String>,
+    /// The most connections that have not authenticated yet; at the cap the oldest of them
+    /// is closed (default 1024) [env: PORT_TUNNEL_MAX_UNAUTHENTICATED].
+    #[arg(long, value_name = "N")]
+    pub max_unauthenticated: Option<usize>,
 }
 
 /// Arguments of `port-tunnel client`.
@@ -179,6 +188,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 tokens: args.tokens,
                 stack: args.stack,
                 stacks_file: args.stacks_file,
+                fallback: args.fallback,
+                max_unauthenticated: args.max_unauthenticated,
             };
             let settings = ServerSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::server::run(settings))?

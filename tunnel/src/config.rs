@@ -149,6 +149,24 @@ field!(
     "a stacks file"
 );
 field!(
+    SERVER_FALLBACK,
+    Server,
+    server,
+    "--fallback",
+    "PORT_TUNNEL_FALLBACK",
+    fallback,
+    "the HOST:PORT of the service that gets connections which do not authenticate"
+);
+field!(
+    SERVER_MAX_UNAUTHENTICATED,
+    Server,
+    server,
+    "--max-unauthenticated",
+    "PORT_TUNNEL_MAX_UNAUTHENTICATED",
+    max_unauthenticated,
+    "the most connections not authenticated yet (an integer of at least 1)"
+);
+field!(
     CLIENT_LISTEN,
     Client,
     client,
@@ -345,6 +363,22 @@ fn listen_addr(value: &Value) -> Result<SocketAddr, Error> {
     addrs.next().ok_or_else(|| value.bad(FORM))
 }
 
+/// Resolves the fallback's `HOST:PORT` once, at start.
+fn fallback_addr(value: &Value) -> Result<SocketAddr, Error> {
+    const FORM: &str = "HOST:PORT of a service that resolves now (e.g. 127.0.0.1:8080)";
+    let mut addrs = value.text.to_socket_addrs().map_err(|_| value.bad(FORM))?;
+    addrs.next().ok_or_else(|| value.bad(FORM))
+}
+
+/// Reads an integer of at least 1.
+fn positive(value: &Value) -> Result<usize, Error> {
+    const FORM: &str = "an integer of at least 1 (e.g. 1024)";
+    match value.text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(value.bad(FORM)),
+    }
+}
+
 /// Checks a `HOST:PORT` that is resolved at each connect (the forward target).
 fn host_port(value: &Value) -> Result<String, Error> {
     const FORM: &str = "HOST:PORT with a port in 1..=65535 (e.g. 127.0.0.1:22)";
@@ -419,6 +453,10 @@ pub struct ServerFlags {
     pub stack: Option<String>,
     /// `--stacks-file`.
     pub stacks_file: Option<PathBuf>,
+    /// `--fallback`.
+    pub fallback: Option<String>,
+    /// `--max-unauthenticated`.
+    pub max_unauthenticated: Option<usize>,
 }
 
 /// Everything the server runs with, checked.
@@ -434,6 +472,10 @@ pub struct ServerSettings {
     pub tokens_file: Option<PathBuf>,
     /// The stack served.
     pub stack: TunnelStack,
+    /// The service connections that do not authenticate are handed to (resolved at start).
+    pub fallback: Option<SocketAddr>,
+    /// The most connections not authenticated yet.
+    pub max_unauthenticated: usize,
     /// PORT protocol settings.
     pub port: Config,
 }
@@ -453,12 +495,26 @@ impl ServerSettings {
             .map(|v| v.path());
         let registry = stacks(sources.lookup(&SERVER_STACKS_FILE, path_of(flags.stacks_file)))?;
         let stack = stack_spec(sources.lookup(&SERVER_STACK, flags.stack), &registry)?;
+        let fallback = sources
+            .lookup(&SERVER_FALLBACK, flags.fallback)
+            .map(|v| fallback_addr(&v))
+            .transpose()?;
+        let max_unauthenticated = sources
+            .lookup(
+                &SERVER_MAX_UNAUTHENTICATED,
+                flags.max_unauthenticated.map(|n| n.to_string()),
+            )
+            .map(|v| positive(&v))
+            .transpose()?
+            .unwrap_or(port_driver::MAX_UNAUTHENTICATED);
         Ok(ServerSettings {
             listen,
             key_file,
             forward,
             tokens_file,
             stack,
+            fallback,
+            max_unauthenticated,
             port: sources.port_config()?,
         })
     }
@@ -595,6 +651,41 @@ min_next_in = 1.5
         assert_eq!(s.log_level(None).0, "warn");
         assert_eq!(s.log_level(Some("trace".into())).0, "trace");
         assert_eq!(sources(&[], None).unwrap().log_level(None).0, "info");
+    }
+
+    #[test]
+    fn fallback_and_cap_from_flags_env_and_file() {
+        let file = format!("{FILE}\n");
+        let file = file.replace(
+            "forward = \"127.0.0.1:22\"",
+            "forward = \"127.0.0.1:22\"\nfallback = \"127.0.0.1:8080\"\nmax_unauthenticated = 64",
+        );
+        let s = sources(&[], Some(&file)).unwrap();
+        let from_file = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
+        assert_eq!(from_file.fallback, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(from_file.max_unauthenticated, 64);
+        let s = sources(&[("PORT_TUNNEL_MAX_UNAUTHENTICATED", "9")], Some(&file)).unwrap();
+        let flags = ServerFlags {
+            fallback: Some("127.0.0.1:8443".into()),
+            ..ServerFlags::default()
+        };
+        let mixed = ServerSettings::resolve(flags, &s).unwrap();
+        assert_eq!(mixed.fallback, Some("127.0.0.1:8443".parse().unwrap()));
+        assert_eq!(mixed.max_unauthenticated, 9);
+        let plain =
+            ServerSettings::resolve(ServerFlags::default(), &sources(&[], Some(FILE)).unwrap());
+        let plain = plain.unwrap();
+        assert_eq!(plain.fallback, None);
+        assert_eq!(plain.max_unauthenticated, port_driver::MAX_UNAUTHENTICATED);
+        for (var, value) in [
+            ("PORT_TUNNEL_MAX_UNAUTHENTICATED", "0"),
+            ("PORT_TUNNEL_MAX_UNAUTHENTICATED", "many"),
+            ("PORT_TUNNEL_FALLBACK", "no-port"),
+        ] {
+            let s = sources(&[(var, value)], Some(FILE)).unwrap();
+            let e = ServerSettings::resolve(ServerFlags::default(), &s).unwrap_err();
+            assert!(e.to_string().contains(var), "{e}");
+        }
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub(crate) struct ServerTable {
     pub(crate) tokens_file: Option<String>,
     pub(crate) stack: Option<String>,
     pub(crate) stacks_file: Option<String>,
+    pub(crate) fallback: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub(crate) max_unauthenticated: Option<String>,
+}
+
+/// A value the file may give as a number or as text, as text.
+fn scalar_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.text()))
 }
 
 /// The `[client]` table.

@@ -98,7 +98,11 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
 
 /// Binds the listener, whose sessions are the tunnel stack's.
 async fn bind(settings: &ServerSettings, setup: ServerConfig) -> std::io::Result<Listener> {
-    let options = Options::for_config(setup.config());
+    let mut options =
+        Options::for_config(setup.config()).with_max_unauthenticated(settings.max_unauthenticated);
+    if let Some(fallback) = settings.fallback {
+        options = options.with_fallback(fallback);
+    }
     let factory = settings.stack.server_factory(setup);
     Listener::bind_sessions(&port_tokio::runtime(), settings.listen, factory, options).await
 }

@@ -59,6 +59,42 @@ fn shaped_keys_carry_data_both_ways() {
 }
 
 #[test]
+fn a_probe_reaches_the_fallback_and_clients_still_tunnel() {
+    let files = Files::new("fallback", "alpha", "alpha");
+    let web = TcpListener::bind("127.0.0.1:0").unwrap();
+    let web_addr = web.local_addr().unwrap().to_string();
+    let response = b"HTTP/1.1 301 Moved Permanently\r\nLocation: /\r\n\r\n";
+    let service = thread::spawn(move || {
+        let (mut socket, _) = web.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the request ended early");
+            request.extend_from_slice(&buf[..n]);
+        }
+        socket.write_all(response).unwrap();
+        request
+    });
+    let server = files.server_env(
+        echo_target(),
+        "port",
+        &[("PORT_TUNNEL_FALLBACK", &web_addr)],
+    );
+    let get = b"GET / HTTP/1.1\r\nHost: tunnel.example\r\n\r\n";
+    let mut probe = std::net::TcpStream::connect(server.addr).unwrap();
+    probe.write_all(get).unwrap();
+    let mut answer = Vec::new();
+    probe.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, response);
+    assert_eq!(service.join().unwrap(), get);
+    let client = files.client(server.addr);
+    echo_through(client.addr, &pattern(5, 100_000));
+    client.stop();
+    server.stop();
+}
+
+#[test]
 fn fifty_concurrent_connections() {
     let files = Files::new("fifty", "alpha", "alpha");
     let server = files.server(echo_target());

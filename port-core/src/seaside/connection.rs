@@ -699,10 +699,11 @@ impl Session for Connection {
 
     /// A listener that reported `Authenticate` asks for its per-user socket; both sides ask to
     /// move once the server INIT named the port (server: after `accept`; client: once the
-    /// server INIT was read).
+    /// server INIT was read). A listener that refused its peer asks for the fallback.
     fn redirect(&self) -> Option<Redirect> {
         match (&self.state, self.user_id) {
             (State::ServerDecide { .. }, _) => Some(Redirect::Listen),
+            (State::Draining { .. }, _) => Some(Redirect::Fallback),
             (State::Redirect { .. }, Some(port)) => Some(Redirect::Move { port }),
             _ => None,
         }
