@@ -301,7 +301,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Chaos(args) => crate::chaos::run(args),
         Command::Flights(args) => crate::flights::run(args),
         Command::Lengths(args) => crate::lengths::run(args),
-        Command::Probes(args) => crate::probes::run(args),
+        Command::Probes(args) => {
+            init_logging(&args.log_level)?;
+            crate::probes::run(args)
+        }
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ProbesArgs {
     /// The async runtime.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     pub runtime: RuntimeKind,
+    /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, value_name = "LEVEL", default_value = "warn")]
+    pub log_level: String,
 }
 
 /// The kinds of probe.
@@ -45,7 +48,7 @@ pub enum ProbeKind {
     HttpGet,
     /// A TLS 1.3 ClientHello record (517 bytes).
     TlsHello,
-    /// 600 random bytes.
+    /// 600 random bytes (not starting with 0x16, a TLS record's first byte).
     Random,
 }
 
@@ -76,6 +79,11 @@ impl ProbeKind {
             ProbeKind::Random => {
                 let mut bytes = vec![0u8; 600];
                 rng.fill_bytes(&mut bytes);
+                // A leading 0x16 would read as a TLS record longer than the probe, which any
+                // TLS service (the stand-in too) waits out rather than answers.
+                if bytes[0] == 0x16 {
+                    bytes[0] = 0x96;
+                }
                 bytes
             }
         }
@@ -119,6 +127,28 @@ async fn serve_stand_in(runtime: Arc<dyn Runtime>, acceptor: Box<dyn Acceptor>) 
     }
 }
 
+/// Runs a plain TCP relay to `target` on `acceptor` forever: what a reverse proxy in front of
+/// the service adds, the yardstick for what PORT's judging adds.
+async fn relay(runtime: Arc<dyn Runtime>, acceptor: Box<dyn Acceptor>, target: SocketAddr) {
+    while let Ok((client, _)) = poll_fn(|cx| acceptor.poll_accept(cx)).await {
+        let connect = runtime.connect(target);
+        runtime.spawn(Box::pin(async move {
+            let Ok(service) = connect.await else { return };
+            let (mut client_in, mut client_out) = futures_lite::io::split(client);
+            let (mut service_in, mut service_out) = futures_lite::io::split(service);
+            let up = async {
+                let _ = futures_lite::io::copy(&mut client_in, &mut service_out).await;
+                let _ = service_out.close().await;
+            };
+            let down = async {
+                let _ = futures_lite::io::copy(&mut service_in, &mut client_out).await;
+                let _ = client_out.close().await;
+            };
+            futures_lite::future::zip(up, down).await;
+        }));
+    }
+}
+
 /// Sends `bytes` to `target`: the time to the answer's first byte, and the whole answer.
 async fn probe(
     runtime: &Arc<dyn Runtime>,
@@ -144,6 +174,8 @@ pub struct Delays {
     pub kind: ProbeKind,
     /// To the service alone.
     pub direct: Vec<Duration>,
+    /// Through a plain TCP relay to the service.
+    pub via_relay: Vec<Duration>,
     /// To the PORT server, which hands the probe to the service.
     pub via_port: Vec<Duration>,
 }
@@ -155,35 +187,59 @@ fn median(values: &mut [Duration]) -> Duration {
 
 fn p90(values: &mut [Duration]) -> Duration {
     values.sort();
-    values.get(values.len() * 9 / 10).copied().unwrap_or_default()
+    values
+        .get(values.len() * 9 / 10)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The median over rounds of `after − before`, the two taken in the same round.
+fn added(before: &[Duration], after: &[Duration]) -> Duration {
+    let mut diffs: Vec<f64> = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| a.as_secs_f64() - b.as_secs_f64())
+        .collect();
+    diffs.sort_by(f64::total_cmp);
+    Duration::from_secs_f64(
+        diffs
+            .get(diffs.len() / 2)
+            .copied()
+            .unwrap_or_default()
+            .max(0.0),
+    )
 }
 
 impl Delays {
-    /// The median over rounds of (through PORT − direct), the two taken one after the other.
-    pub fn added(&self) -> f64 {
-        let mut diffs: Vec<f64> = self
-            .direct
-            .iter()
-            .zip(&self.via_port)
-            .map(|(d, p)| p.as_secs_f64() - d.as_secs_f64())
-            .collect();
-        diffs.sort_by(f64::total_cmp);
-        diffs.get(diffs.len() / 2).copied().unwrap_or_default()
+    /// What PORT adds over the service alone (median of per-round differences).
+    pub fn added(&self) -> Duration {
+        added(&self.direct, &self.via_port)
+    }
+
+    /// What PORT adds over a plain relay in front of the service.
+    pub fn added_over_relay(&self) -> Duration {
+        added(&self.via_relay, &self.via_port)
     }
 }
 
 impl fmt::Display for Delays {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut direct, mut port) = (self.direct.clone(), self.via_port.clone());
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        write!(f, "{}:", self.kind.name())?;
+        for (name, values) in [
+            ("direct", &self.direct),
+            ("relay", &self.via_relay),
+            ("PORT", &self.via_port),
+        ] {
+            let mut values = values.clone();
+            let (m, p) = (median(&mut values), p90(&mut values));
+            write!(f, " {name} {:.0} us (p90 {:.0});", us(m), us(p))?;
+        }
         write!(
             f,
-            "{}: first answer byte after {:.0} us direct (p90 {:.0}), {:.0} us through PORT (p90 {:.0}); added {:+.0} us (median of {} pairs)",
-            self.kind.name(),
-            median(&mut direct).as_secs_f64() * 1e6,
-            p90(&mut direct).as_secs_f64() * 1e6,
-            median(&mut port).as_secs_f64() * 1e6,
-            p90(&mut port).as_secs_f64() * 1e6,
-            self.added() * 1e6,
+            " PORT adds {:.0} us over direct, {:.0} us over the relay (medians of {} rounds)",
+            us(self.added()),
+            us(self.added_over_relay()),
             self.direct.len()
         )
     }
@@ -203,32 +259,40 @@ pub async fn measure(runtime: &Arc<dyn Runtime>, rounds: usize) -> Result<Vec<De
     let server = Server::bind(runtime.clone(), setup, loopback).await?;
     let port_addr = server.local_addr();
     let _running = server.spawn();
+    let relay_acceptor = runtime.bind(loopback).map_err(bind)?;
+    let relay_addr = relay_acceptor.local_addr().map_err(bind)?;
+    runtime.spawn(Box::pin(relay(
+        runtime.clone(),
+        relay_acceptor,
+        service_addr,
+    )));
     let mut all: Vec<Delays> = KINDS
         .iter()
         .map(|&kind| Delays {
             kind,
             direct: Vec::new(),
+            via_relay: Vec::new(),
             via_port: Vec::new(),
         })
         .collect();
     for round in 0..rounds {
         for delays in &mut all {
             let bytes = delays.kind.bytes(round as u64);
-            // Alternate which goes first, so neither always finds the caches warm.
-            let order = match round % 2 {
-                0 => [service_addr, port_addr],
-                _ => [port_addr, service_addr],
-            };
+            // Rotate which goes first, so none always finds the caches warm.
+            let mut order = [service_addr, relay_addr, port_addr];
+            order.rotate_left(round % 3);
             let mut answers = Vec::new();
             for target in order {
                 let (took, answer) = probe(runtime, target, &bytes).await?;
-                match target == port_addr {
-                    true => delays.via_port.push(took),
-                    false => delays.direct.push(took),
-                }
+                let into = match target {
+                    t if t == port_addr => &mut delays.via_port,
+                    t if t == relay_addr => &mut delays.via_relay,
+                    _ => &mut delays.direct,
+                };
+                into.push(took);
                 answers.push(answer);
             }
-            if answers[0] != answers[1] {
+            if answers.iter().any(|a| *a != answers[0]) {
                 return Err(Error::msg(format!(
                     "{}: the answer through PORT differs from the service's",
                     delays.kind.name()

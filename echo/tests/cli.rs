@@ -622,6 +622,27 @@ fn a_probe_gets_the_fallbacks_answer() {
     );
 }
 
+/// `echotest probes` exits non-zero when an answer through PORT differs from the service's
+/// own; its report names every kind with the three delays.
+#[test]
+fn probes_get_the_services_own_answers_through_port() {
+    for runtime in ["tokio", "smol"] {
+        let result = run(&["probes", "--rounds", "3", "--runtime", runtime]);
+        assert!(result.ok(), "{runtime}: {result:?}");
+        let lines: Vec<&str> = result.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", result.stdout);
+        for (line, kind) in lines
+            .iter()
+            .zip(["HTTP GET", "TLS ClientHello", "600 random bytes"])
+        {
+            assert!(line.starts_with(kind), "{line}");
+            for part in ["direct ", "relay ", "PORT ", "medians of 3 rounds"] {
+                assert!(line.contains(part), "{line}");
+            }
+        }
+    }
+}
+
 #[test]
 fn echo_passthrough_on_tokio() {
     echo_over("passthrough", "tokio");
@@ -963,7 +984,9 @@ fn a_client_with_the_wrong_key_times_out_with_one_line() {
 
 #[test]
 fn help_works_for_every_subcommand() {
-    for sub in ["keygen", "server", "client", "demo", "flights", "lengths"] {
+    for sub in [
+        "keygen", "server", "client", "demo", "flights", "lengths", "probes",
+    ] {
         let result = run(&[sub, "--help"]);
         assert!(result.ok(), "{sub}: {result:?}");
         assert!(
