@@ -11,7 +11,7 @@ use common::*;
 use port_core::Session;
 use port_core::{
     CLIENT_PREFIX_LEN, ClientConfig, CloseReason, Config, Connection, Error, Event, InitRefusal,
-    ServerConfig, Side, Status,
+    Redirect, ServerConfig, Side, Status,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -176,6 +176,15 @@ fn probe(
     assert!(!p.conn.is_connected());
     assert_eq!(p.conn.poll_timeout(), None);
     assert_eq!(p.conn.stats().bytes_received, p.fed);
+    // Whatever sent bytes and did not authenticate (refused at once, or still short at the
+    // deadline) is for a fallback; a silent peer is simply closed.
+    let fallback = (p.fed > 0).then_some(Redirect::Fallback);
+    assert_eq!(
+        p.conn.redirect(),
+        fallback,
+        "{reason:?} after {} bytes",
+        p.fed
+    );
 
     // Whatever comes after the close is read and discarded: nothing changes.
     let events_before = p.events.len();
