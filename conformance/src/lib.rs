@@ -132,6 +132,7 @@ macro_rules! conformance_tests {
             split_halves_run_concurrently,
             backpressure_bounds_the_sender,
             drop_without_close_ends_peer,
+            abort_reaches_the_peer_as_a_cut,
         );
         $crate::conformance_tests!(@in fallback $harness:
             probes_get_the_fallbacks_answer,

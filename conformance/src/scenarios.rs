@@ -233,12 +233,12 @@ pub fn rejection_status_reaches_client<H: Harness>() {
 }
 
 /// A client holding another server's key: the server stays silent, so the client's connect
-/// fails with `Closed(HandshakeTimeout)` after the handshake timeout (and not much later), and
-/// the listener never yields an `Incoming` for it.
+/// fails with `Unanswered { closed: false }` after the handshake timeout (and not much later),
+/// and the listener never yields an `Incoming` for it.
 ///
 /// The server drains such a connection until a random deadline in `drain_min..=drain_max`
 /// and then closes the TCP connection, which the client would see first as
-/// `TransportClosed`; here the drain starts after the client's handshake timeout.
+/// `Unanswered { closed: true }`; here the drain starts after the client's handshake timeout.
 pub fn unknown_key_times_out_silently<H: Harness>() {
     run::<H, _>("unknown_key_times_out_silently", async {
         let key = server_key(5);
@@ -260,8 +260,8 @@ pub fn unknown_key_times_out_silently<H: Harness>() {
         .await;
         let elapsed = start.elapsed();
         match outcome {
-            Err(Error::Closed(CloseReason::HandshakeTimeout)) => {}
-            Err(e) => panic!("expected Closed(HandshakeTimeout), got {e:?}"),
+            Err(Error::Unanswered { closed: false }) => {}
+            Err(e) => panic!("expected Unanswered (timed out), got {e:?}"),
             Ok(_) => panic!("a client with the wrong key connected"),
         }
         let limit = config.handshake_timeout();
@@ -420,6 +420,41 @@ pub fn vanished_peer_is_transport_closed<H: Harness>() {
             Err(ref e) if is_transport_end(e) => {}
             other => panic!("client: expected TransportClosed or Io, got {other:?}"),
         }
+    });
+}
+
+/// A stream cut by its application (`abort`): the peer's `recv` fails with `TransportClosed`
+/// (or an I/O error) promptly, never `Ok(None)`, which would pass the cut off as a clean end;
+/// the aborting side's own calls fail with `Aborted`, whichever half makes them.
+pub fn abort_reaches_the_peer_as_a_cut<H: Harness>() {
+    run::<H, _>("abort_reaches_the_peer_as_a_cut", async {
+        let key = server_key(8);
+        let config = patient_config();
+        let (addr, server) =
+            spawn_one_echo::<H>(ServerConfig::new(config.clone(), key.clone())).await;
+        let client =
+            port_driver::connect(&H::runtime(), addr, &client_setup(&config, &key, b"cut"))
+                .await
+                .expect("connect");
+        let (mut reader, mut writer) = client.split();
+        writer.send("before").await.expect("send");
+        let echo = reader.recv().await.expect("the echo");
+        assert_eq!(echo.as_deref(), Some(&b"before"[..]));
+        // Queued but never sent: an abort drops what was queued.
+        writer.send(sample(80, 100_000)).await.expect("queue");
+        let cut = Instant::now();
+        writer.abort();
+        let prompt = Duration::from_secs(10);
+        let (ending, at) = with_timeout::<H, _>("the server noticing", prompt, server).await;
+        match ending {
+            Err(ref e) if is_transport_end(e) => {}
+            other => panic!("server: expected TransportClosed or Io, got {other:?}"),
+        }
+        assert!(at - cut <= prompt);
+        assert!(matches!(writer.send("after").await, Err(Error::Aborted)));
+        // Whatever had arrived unread went with the cut.
+        let ending = reader.recv().await;
+        assert!(matches!(ending, Err(Error::Aborted)), "{ending:?}");
     });
 }
 

@@ -13,6 +13,7 @@ use crate::client::{Client, Summary};
 use crate::error::Error;
 use crate::runtime::RuntimeKind;
 use crate::server::{Server, log_report};
+use port_stack::tokens::{SharedTokens, Tokens};
 use crate::setup::{
     ClientSetup, ServerSetup, StackChoice, config_from_env, load_registry, read_client_key,
     read_seaside_client_key, read_seaside_server_key, read_server_key,
@@ -43,12 +44,16 @@ pub enum Command {
     /// With --out DIR, writes DIR/server.key (the secret, mode 0600) and DIR/client.key (what
     /// clients need). Without it, prints both lines, the client key first.
     Keygen(KeygenArgs),
-    /// Run an echo server: accept every client, echo every message.
+    /// Run an echo server: accept clients, echo every message.
     ///
-    /// Every client that authenticates is accepted (user ids 1, 2, 3, ...) and every message
-    /// is sent back; each connection is logged to stderr. Prints `listening on ADDR` on stdout
-    /// once bound. The Go-style `-stack=NAME`, `-listen=ADDR`, `-key=FILE` and `-runtime=NAME`
-    /// are accepted too.
+    /// With --tokens FILE, a client is accepted only if its token is listed, with the user id
+    /// of its line (the tokens file of port-tunnel); others are refused with "unknown token".
+    /// Without it every client that authenticates is accepted, with user ids 1, 2, 3, ... in
+    /// order (under the seaside profile a client's user id is the port of its per-user socket).
+    /// Every message is sent back; each connection is logged to stderr. Prints `listening on
+    /// ADDR` on stdout once bound. SIGINT or SIGTERM ends every connection with TERM and exits
+    /// 0. The Go-style `-stack=NAME`, `-listen=ADDR`, `-key=FILE` and `-runtime=NAME` are
+    /// accepted too.
     Server(ServerArgs),
     /// Send messages to an echo server and print the echoes and round-trip times.
     ///
@@ -132,6 +137,10 @@ pub struct ServerArgs {
     /// is closed. Authenticated clients never count.
     #[arg(long, value_name = "N", default_value_t = port_driver::MAX_UNAUTHENTICATED)]
     pub max_unauthenticated: usize,
+    /// Accept only the tokens listed in FILE: one `TOKEN [NAME]` per line, `#` comments (the
+    /// format of port-tunnel's --tokens). Others are refused with "unknown token".
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
@@ -367,6 +376,10 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, Error> {
 }
 
 fn server(args: ServerArgs) -> Result<(), Error> {
+    let tokens = match &args.tokens {
+        Some(path) => Some(Tokens::load(path).map_err(Error::msg)?),
+        None => None,
+    };
     let registry = load_registry(args.run.stacks_file.as_deref())?;
     let stack = StackChoice::new(registry, &args.stack)?;
     if stack.has_seaside() {
@@ -384,7 +397,7 @@ fn server(args: ServerArgs) -> Result<(), Error> {
         return args
             .run
             .runtime
-            .block_on(serve(args.run.runtime, setup, addr))
+            .block_on(serve(args.run.runtime, setup, addr, tokens))
             .map_err(runtime_failed)?;
     }
     let key = match (&args.key, stack.has_port()) {
@@ -402,7 +415,7 @@ fn server(args: ServerArgs) -> Result<(), Error> {
     let addr = listen_addr(&args.listen)?;
     args.run
         .runtime
-        .block_on(serve(args.run.runtime, setup, addr))
+        .block_on(serve(args.run.runtime, setup, addr, tokens))
         .map_err(runtime_failed)?
 }
 
@@ -428,8 +441,18 @@ pub fn fallback_addr(text: &str) -> Result<SocketAddr, Error> {
         .ok_or_else(|| bad("it resolves to no address".to_owned()))
 }
 
-async fn serve(kind: RuntimeKind, setup: ServerSetup, addr: SocketAddr) -> Result<(), Error> {
-    let server = Server::bind(kind.runtime(), setup, addr).await?;
+async fn serve(
+    kind: RuntimeKind,
+    setup: ServerSetup,
+    addr: SocketAddr,
+    tokens: Option<Tokens>,
+) -> Result<(), Error> {
+    let stop = stop_signal()?;
+    let mut server = Server::bind(kind.runtime(), setup, addr).await?;
+    if let Some(tokens) = tokens {
+        tracing::info!(tokens = tokens.len(), "tokens loaded");
+        server = server.with_tokens(SharedTokens::new(tokens));
+    }
     let local = server.local_addr();
     let stack = server.setup().stack();
     say(format_args!("listening on {local}"))?;
@@ -440,8 +463,28 @@ async fn serve(kind: RuntimeKind, setup: ServerSetup, addr: SocketAddr) -> Resul
         runtime = kind.name(),
         "listening"
     );
-    server.run(|report| log_report(&report)).await;
+    let stopped = async move {
+        let _ = stop.recv().await;
+    };
+    server.run_until(stopped, |report| log_report(&report)).await;
     Ok(())
+}
+
+/// SIGINT and SIGTERM as a channel that receives once either arrives (a thread waits for
+/// them, so this works on every runtime).
+fn stop_signal() -> Result<smol::channel::Receiver<()>, Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Error::msg(format!("cannot handle SIGINT and SIGTERM: {e}")))?;
+    let (tx, rx) = smol::channel::bounded(1);
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            tracing::info!(signal = name, "stopping: no new connections");
+            let _ = tx.try_send(());
+        }
+    });
+    Ok(rx)
 }
 
 /// Splits a client target into (stack, `host:port`): a URL, or `HOST:PORT` with `--stack`.
@@ -576,7 +619,17 @@ async fn talk(
                 if io::stdin().is_terminal() {
                     eprintln!("echotest: type messages, one per line; end with Ctrl-D");
                 }
-                while let Some(line) = stdin_line().await? {
+                loop {
+                    // The server may end the connection while this waits for a line (it
+                    // stops, say): then this ends too, answering its TERM with ours.
+                    let next = futures_lite::future::or(async { stdin_line().await.map(Some) }, async {
+                        client.ended().await.map(|()| None)
+                    });
+                    let Some(line) = next.await? else {
+                        say(format_args!("the server ended the connection"))?;
+                        break;
+                    };
+                    let Some(line) = line else { break };
                     if line.is_empty() {
                         continue;
                     }

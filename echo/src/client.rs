@@ -11,7 +11,7 @@ use port_core::CloseReason;
 
 use port_driver::{Runtime, Stream, Traffic};
 
-use crate::error::{Error, describe_driver_error};
+use crate::error::Error;
 use crate::setup::ClientSetup;
 
 /// A connected echo client.
@@ -42,11 +42,14 @@ impl Client {
         let stream = port_driver::connect_session(runtime, addr, setup.factory(), setup.options())
             .await
             .map_err(|e| match e {
-                port_driver::Error::Rejected(_) => Error::msg(describe_driver_error(&e)),
-                e => Error::msg(format!(
-                    "cannot connect to {addr}: {}",
-                    describe_driver_error(&e)
-                )),
+                // Only a TCP connection that could not be made is a failure to connect.
+                port_driver::Error::Io(_) | port_driver::Error::ConnectTimeout => {
+                    Error::msg(format!("cannot connect to {addr}: {e}"))
+                }
+                port_driver::Error::Rejected(status) => {
+                    Error::msg(port_stack::tokens::describe_refusal(status))
+                }
+                e => Error::msg(format!("the handshake with {addr} failed: {e}")),
             })?;
         let peer = stream.peer_addr();
         let user_id = stream.user_id();
@@ -85,7 +88,7 @@ impl Client {
         stream
             .send(message.clone())
             .await
-            .map_err(|e| Error::msg(format!("send failed: {}", describe_driver_error(&e))))?;
+            .map_err(|e| Error::msg(format!("send failed: {e}")))?;
         while self.leftover.len() < message.len() {
             match stream.recv().await {
                 Ok(Some(chunk)) => self.leftover.extend_from_slice(&chunk),
@@ -95,10 +98,7 @@ impl Client {
                     ));
                 }
                 Err(e) => {
-                    return Err(Error::msg(format!(
-                        "connection lost: {}",
-                        describe_driver_error(&e)
-                    )));
+                    return Err(Error::msg(format!("connection lost: {e}")));
                 }
             }
         }
@@ -107,13 +107,24 @@ impl Client {
         Ok(Echo { reply, round_trip })
     }
 
+    /// Waits until the server ends its direction (its TERM: `Ok`) or the connection fails.
+    /// Meant for while no echo is due; anything that arrives meanwhile is kept for the next.
+    pub async fn ended(&mut self) -> Result<(), Error> {
+        loop {
+            match self.stream.recv().await {
+                Ok(Some(chunk)) => self.leftover.extend_from_slice(&chunk),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Error::msg(format!("connection lost: {e}"))),
+            }
+        }
+    }
+
     /// Ends the connection cleanly and returns its close reason.
     pub async fn close(&mut self) -> Result<Option<CloseReason>, Error> {
         match self.stream.close().await {
             Ok(()) => Ok(self.stream.close_reason()),
             Err(e) => Err(Error::msg(format!(
-                "the connection did not end cleanly: {}",
-                describe_driver_error(&e)
+                "the connection did not end cleanly: {e}"
             ))),
         }
     }

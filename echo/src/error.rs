@@ -31,15 +31,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// What a connection attempt or an established connection reported, phrased for a person.
-pub fn describe_driver_error(error: &port_driver::Error) -> String {
-    match error {
-        port_driver::Error::Rejected(status) => format!("server rejected the token: {status}"),
-        port_driver::Error::Io(e) => e.to_string(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,14 +39,5 @@ mod tests {
     fn messages_stay_on_one_line() {
         let e = Error::msg("first\nsecond  third\r\n");
         assert_eq!(e.message(), "first second third");
-    }
-
-    #[test]
-    fn rejection_names_the_status() {
-        let e = port_driver::Error::Rejected(port_core::Status::Application(4242));
-        assert_eq!(
-            describe_driver_error(&e),
-            "server rejected the token: application status (4242)"
-        );
     }
 }

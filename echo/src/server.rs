@@ -1,5 +1,6 @@
-//! The echo server: accepts every client that authenticates (user ids 1, 2, 3, ...) and sends
-//! every message back.
+//! The echo server: accepts the clients that authenticate (with a tokens file, only those whose
+//! token it lists) and sends every message back; when told to stop, it ends every connection
+//! with TERM.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,14 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use port_core::CloseReason;
-use port_driver::{Listener, Runtime, Stream, Traffic};
+use std::future::Future;
 
-use crate::error::{Error, describe_driver_error};
+use port_core::CloseReason;
+use port_driver::{Incoming, Listener, Runtime, Stream, Traffic};
+use port_stack::tokens::{SharedTokens, UNKNOWN_TOKEN};
+
+use crate::error::Error;
 use crate::setup::ServerSetup;
 
 /// How long the accept loop pauses after a failed accept (a full file table, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a stopping server waits for its clients to answer its TERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What happened on one connection, reported once it ended.
 #[derive(Clone, Debug)]
@@ -67,6 +73,7 @@ pub struct Server {
     local: SocketAddr,
     setup: ServerSetup,
     next_user: Arc<AtomicU32>,
+    tokens: Option<SharedTokens>,
 }
 
 impl Server {
@@ -87,7 +94,16 @@ impl Server {
             local,
             setup,
             next_user: Arc::new(AtomicU32::new(1)),
+            tokens: None,
         })
+    }
+
+    /// Accepts only the clients whose token `tokens` lists, with the user id of its entry;
+    /// the others are refused with [`UNKNOWN_TOKEN`]. Without it every client that
+    /// authenticates is accepted.
+    pub fn with_tokens(mut self, tokens: SharedTokens) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// The address the server listens on.
@@ -130,64 +146,126 @@ impl Server {
     where
         F: Fn(ConnectionReport) + Send + Sync + 'static,
     {
+        self.run_until(std::future::pending(), on_end).await;
+    }
+
+    /// [`run`](Self::run) until `stop` completes; then no client is accepted any more, every
+    /// connection is ended with TERM, and this returns once they all ended (or after
+    /// [`STOP_GRACE`]) with how many were open.
+    pub async fn run_until<F>(self, stop: impl Future<Output = ()>, on_end: F) -> usize
+    where
+        F: Fn(ConnectionReport) + Send + Sync + 'static,
+    {
         let on_end = Arc::new(on_end);
-        loop {
-            let incoming = match self.listener.accept().await {
-                Ok(incoming) => incoming,
-                Err(e) => {
-                    tracing::warn!(error = %describe_driver_error(&e), "accept failed");
-                    port_driver::sleep(&*self.runtime, ACCEPT_BACKOFF).await;
+        // Every connection task holds a receiver of `stopping` (closed to stop them all) and
+        // a sender of `ended` (all dropped once every task finished).
+        let (stopping_tx, stopping) = smol::channel::bounded::<()>(1);
+        let (ended_tx, ended) = smol::channel::bounded::<()>(1);
+        let accepting = async {
+            loop {
+                let incoming = match self.listener.accept().await {
+                    Ok(incoming) => incoming,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        port_driver::sleep(&*self.runtime, ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                };
+                let Some((stream, peer, user_id, token_len)) = self.decide(incoming) else {
                     continue;
-                }
-            };
-            let peer = incoming.peer_addr();
-            let token_len = incoming.token().len();
-            let decided = incoming.needs_decision();
-            let assigned = incoming.assigned_user_id();
-            // A seaside session's user id is the port of its per-user socket.
-            let user_id =
-                assigned.map_or_else(|| self.next_user.fetch_add(1, Ordering::Relaxed), u32::from);
-            let stream = match incoming.accept(user_id) {
-                Ok(stream) => stream,
-                Err(e) => {
-                    tracing::warn!(%peer, user_id, error = %describe_driver_error(&e), "accept failed");
-                    continue;
-                }
-            };
-            if decided {
-                tracing::info!(%peer, user_id, token_len, "client authenticated and accepted");
-            } else {
-                tracing::info!(%peer, user_id, "client connected");
+                };
+                let (on_end, stopping, ended) = (on_end.clone(), stopping.clone(), ended_tx.clone());
+                self.runtime.spawn(Box::pin(async move {
+                    let report = echo_until(stream, peer, user_id, token_len, stopping).await;
+                    on_end(report);
+                    drop(ended);
+                }));
             }
-            let on_end = on_end.clone();
-            self.runtime.spawn(Box::pin(async move {
-                let report = echo_connection(stream, peer, user_id, token_len).await;
-                on_end(report);
-            }));
+        };
+        futures_lite::future::or(accepting, stop).await;
+        let open = ended_tx.sender_count() - 1;
+        tracing::info!(connections = open, "stopping: TERM to every client");
+        drop((stopping_tx, ended_tx));
+        let all_ended = async {
+            let _ = ended.recv().await;
+        };
+        let grace = port_driver::sleep(&*self.runtime, STOP_GRACE);
+        futures_lite::future::or(all_ended, grace).await;
+        open
+    }
+
+    /// Accepts or refuses one client that authenticated: its stream, address, user id and
+    /// token length when accepted.
+    fn decide(&self, incoming: Incoming) -> Option<(Stream, SocketAddr, u32, usize)> {
+        let peer = incoming.peer_addr();
+        let token_len = incoming.token().len();
+        let decided = incoming.needs_decision();
+        let listed = match (&self.tokens, decided) {
+            (Some(tokens), true) => match tokens.current().get(incoming.token()) {
+                Some(entry) => Some((entry.name.clone(), entry.user_id)),
+                None => {
+                    tracing::warn!(%peer, token_len, "unknown token: refused");
+                    if let Err(e) = incoming.reject(UNKNOWN_TOKEN) {
+                        tracing::warn!(%peer, error = %e, "refusal failed");
+                    }
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        // A seaside session's user id is the port of its per-user socket.
+        let user_id = match (incoming.assigned_user_id(), &listed) {
+            (Some(port), _) => u32::from(port),
+            (None, Some((_, id))) => *id,
+            (None, None) => self.next_user.fetch_add(1, Ordering::Relaxed),
+        };
+        let stream = match incoming.accept(user_id) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(%peer, user_id, error = %e, "accept failed");
+                return None;
+            }
+        };
+        match (decided, listed) {
+            (true, Some((name, _))) => {
+                tracing::info!(%peer, user_id, client = %name, "client authenticated and accepted")
+            }
+            (true, None) => {
+                tracing::info!(%peer, user_id, token_len, "client authenticated and accepted")
+            }
+            (false, _) => tracing::info!(%peer, user_id, "client connected"),
         }
+        Some((stream, peer, user_id, token_len))
     }
 }
 
-/// Echoes every message of one connection until the client ends its direction, then closes.
-pub async fn echo_connection(
+/// Echoes every message of one connection until the client ends its direction, then closes;
+/// once `stopping` closes, ends the connection with TERM instead.
+async fn echo_until(
     mut stream: Stream,
     peer: SocketAddr,
     user_id: u32,
     token_len: usize,
+    stopping: smol::channel::Receiver<()>,
 ) -> ConnectionReport {
     let mut messages = 0u64;
     let mut bytes = 0u64;
     let outcome = loop {
-        match stream.recv().await {
-            Ok(Some(message)) => {
+        // `recv` takes a message only when it returns one, so dropping it loses nothing.
+        let next = futures_lite::future::or(async { Some(stream.recv().await) }, async {
+            let _ = stopping.recv().await;
+            None
+        });
+        match next.await {
+            Some(Ok(Some(message))) => {
                 messages += 1;
                 bytes += message.len() as u64;
                 if let Err(e) = stream.send(message).await {
                     break Err(e);
                 }
             }
-            Ok(None) => break stream.close().await,
-            Err(e) => break Err(e),
+            Some(Ok(None)) | None => break stream.close().await,
+            Some(Err(e)) => break Err(e),
         }
     };
     ConnectionReport {
@@ -197,7 +275,7 @@ pub async fn echo_connection(
         messages,
         bytes,
         reason: stream.close_reason(),
-        error: outcome.err().map(|e| describe_driver_error(&e)),
+        error: outcome.err().map(|e| e.to_string()),
         traffic: stream.traffic(),
     }
 }

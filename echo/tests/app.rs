@@ -164,7 +164,7 @@ fn a_rejected_token_is_one_clear_message() {
     });
     assert_eq!(
         error.to_string(),
-        "server rejected the token: application status (4242)"
+        "the server refused the token: application status (4242)"
     );
 }
 

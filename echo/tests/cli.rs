@@ -139,8 +139,13 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_env(args, &[])
+    }
+
+    /// The server with `env` set.
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut command = Command::new(bin());
-        command.arg("server").args(args);
+        command.arg("server").args(args).envs(env.iter().copied());
         ServerProcess::spawn(command, args)
     }
 
@@ -201,6 +206,21 @@ impl ServerProcess {
 
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (within [`LIMIT`]) for the exit code.
+    fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-s", "TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -s TERM {pid}");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(start.elapsed() < LIMIT, "the server did not exit on SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until the server's log contains `needle` (it logs after the client is gone).
@@ -643,6 +663,140 @@ fn probes_get_the_services_own_answers_through_port() {
     }
 }
 
+/// `--tokens FILE` (port-tunnel's format): a listed token is accepted with its line's user id
+/// and name; another is refused, and the client says so in words.
+#[test]
+fn server_tokens_accept_the_listed_and_refuse_the_rest() {
+    let dir = TempDir::new();
+    let (server_key, client_key) = keys(&dir);
+    let tokens = dir.file("tokens");
+    std::fs::write(&tokens, "# who may connect\nalpha alice\nbeta bob\n").unwrap();
+    let tokens = tokens.to_str().unwrap().to_owned();
+    let server = ServerProcess::start(&[
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+        "--tokens",
+        &tokens,
+    ]);
+    let url = format!("port://{}", server.addr);
+    let client = |token: &str| {
+        run(&[
+            "client", &url, "--key", &client_key, "--token", token, "--message", "hi",
+        ])
+    };
+    let bob = client("beta");
+    assert!(bob.ok(), "{bob:?}");
+    assert_eq!(bob.echoes(), ["hi"]);
+    assert!(bob.stdout.contains("as user 2"), "{bob:?}");
+    server.wait_log("client=bob");
+    let stranger = client("gamma");
+    let line = stranger.one_error_line();
+    assert!(
+        line.contains("the server does not know this token"),
+        "{line}"
+    );
+    server.wait_log("unknown token: refused");
+    let missing = run(&[
+        "server",
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+        "--tokens",
+        "/nonexistent/tokens",
+    ]);
+    assert!(
+        missing
+            .one_error_line()
+            .contains("cannot read tokens file /nonexistent/tokens"),
+        "{missing:?}"
+    );
+}
+
+/// SIGTERM: the server ends every connection with TERM (a clean end the client can tell
+/// from a cut) and exits 0.
+#[test]
+fn sigterm_ends_every_client_with_term_and_exits_zero() {
+    let dir = TempDir::new();
+    let (server_key, client_key) = keys(&dir);
+    let mut server = ServerProcess::start(&[
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+    ]);
+    let mut client = Command::new(bin())
+        .args(["client", &format!("port://{}", server.addr), "--key", &client_key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    let mut output = BufReader::new(client.stdout.take().unwrap());
+    input.write_all(b"one\n").unwrap();
+    let mut line = String::new();
+    while !line.starts_with("< one") {
+        line.clear();
+        assert!(output.read_line(&mut line).unwrap() > 0, "no echo");
+    }
+    assert_eq!(server.terminate(), Some(0), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("TERM to every client connections=1"),
+        "{}",
+        server.stderr()
+    );
+    // The client took the TERM as the server's clean end, answered with its own and exited
+    // 0 while still waiting for a line, which let the server stop before its grace ran out.
+    let mut rest = String::new();
+    output.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    client.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = client.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest} {stderr}");
+    assert!(rest.contains("the server ended the connection"), "{rest}");
+    assert!(rest.contains("closed: "), "{rest}");
+    let log = server.stderr();
+    assert!(
+        log.contains("connection closed") && log.contains("reason=closed locally"),
+        "{log}"
+    );
+    drop(input);
+}
+
+/// A refused connection is logged at debug level when it is refused, not when its drain
+/// ends (here 10 minutes later).
+#[test]
+fn a_refusal_is_logged_when_it_happens() {
+    let dir = TempDir::new();
+    let (server_key, _) = keys(&dir);
+    let server = ServerProcess::start_env(
+        &[
+            "--stack",
+            "port",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &server_key,
+            "--log-level",
+            "debug",
+        ],
+        &[("PORT_DRAIN_MIN", "600"), ("PORT_DRAIN_MAX", "700")],
+    );
+    let mut probe = std::net::TcpStream::connect(&server.addr).unwrap();
+    probe.write_all(&[0x5a; 300]).unwrap();
+    server.wait_log("refused before authentication");
+    drop(probe);
+}
+
 #[test]
 fn echo_passthrough_on_tokio() {
     echo_over("passthrough", "tokio");
@@ -950,36 +1104,41 @@ fn port_in_use_fails_with_one_line() {
     }
 }
 
+/// A wrong key gets silence from the server, whichever ends it first: the client's
+/// handshake timeout or the server's drain deadline. Either way the client says the handshake
+/// failed (not that it could not connect) and points at the key.
 #[test]
-fn a_client_with_the_wrong_key_times_out_with_one_line() {
+fn a_client_with_the_wrong_key_is_told_to_check_the_key() {
     let dir = TempDir::new();
     let (server_key, _) = keys(&dir);
     let other = TempDir::new();
     let (_, wrong_client_key) = keys(&other);
-    let server = ServerProcess::start(&[
-        "--stack",
-        "port",
-        "--listen",
-        "127.0.0.1:0",
-        "--key",
-        &server_key,
-    ]);
-    // The server never answers a wrong key; the client gives up after PORT_TIMEOUT.
-    let result = run_env(
-        &[
-            "client",
-            &format!("port://{}", server.addr),
-            "--key",
-            &wrong_client_key,
-            "--message",
-            "x",
-        ],
-        "",
-        &[("PORT_TIMEOUT", "1")],
-    );
-    let line = result.one_error_line();
-    assert!(line.contains("handshake timed out"), "{line}");
-    assert!(!server.stderr().contains("accepted"), "{}", server.stderr());
+    let args = ["--stack", "port", "--listen", "127.0.0.1:0", "--key", &server_key];
+    for (server_env, client_timeout, how) in [
+        (&[][..], "1", "nothing within the handshake timeout"),
+        (
+            &[("PORT_DRAIN_MIN", "0.2"), ("PORT_DRAIN_MAX", "0.3")][..],
+            "20",
+            "it closed the connection",
+        ),
+    ] {
+        let server = ServerProcess::start_env(&args, server_env);
+        let url = format!("port://{}", server.addr);
+        let result = run_env(
+            &["client", &url, "--key", &wrong_client_key, "--message", "x"],
+            "",
+            &[("PORT_TIMEOUT", client_timeout)],
+        );
+        let line = result.one_error_line();
+        assert!(
+            line.starts_with(&format!(
+                "echotest: the handshake with {} failed: the server never answered the handshake ({how})",
+                server.addr
+            )) && line.contains("client key"),
+            "{line}"
+        );
+        assert!(!server.stderr().contains("accepted"), "{}", server.stderr());
+    }
 }
 
 #[test]

@@ -20,11 +20,12 @@ use crate::util::{fresh_start, span};
 
 /// Connects to a PORT server and returns the stream once the handshake succeeded.
 ///
-/// A rejection is [`Error::Rejected`] with the server's status; no answer within the
-/// handshake timeout is `Error::Closed(CloseReason::HandshakeTimeout)`; a server that closes
-/// the TCP connection without answering (one that refused the INIT, for instance a wrong
-/// key, closes it at its random drain deadline) is [`Error::TransportClosed`]. The
-/// configuration's handshake timeout also bounds the TCP connect ([`Error::ConnectTimeout`]).
+/// A TCP connection that cannot be made is [`Error::Io`] (or [`Error::ConnectTimeout`]: the
+/// configuration's handshake timeout bounds the TCP connect too). Once it is made, a
+/// rejection is [`Error::Rejected`] with the server's status, and a server that never sends a
+/// byte of an answer, whether it closes the connection (a PORT server that refused the INIT,
+/// for instance for a wrong key, does so at its random drain deadline) or stays silent past
+/// the handshake timeout, is [`Error::Unanswered`].
 pub async fn connect(
     runtime: &Arc<dyn Runtime>,
     addr: impl Into<TcpAddr>,
@@ -76,8 +77,24 @@ pub async fn connect_session(
         register(&mut inner.handshake_waker, cx.waker());
         Poll::Pending
     })
-    .await?;
+    .await
+    .map_err(|e| unanswered(e, &shared))?;
     Ok(Stream::new(shared, guard))
+}
+
+/// A handshake that failed before the server sent a single byte is [`Error::Unanswered`]:
+/// that is all a client can observe of a server that does not take its key.
+fn unanswered(error: Error, shared: &Shared) -> Error {
+    if shared.lock().traffic.read > 0 {
+        return error;
+    }
+    match error {
+        Error::Closed(port_core::CloseReason::HandshakeTimeout) => {
+            Error::Unanswered { closed: false }
+        }
+        Error::TransportClosed => Error::Unanswered { closed: true },
+        error => error,
+    }
 }
 
 /// Resolves `addr` and connects to the first of its addresses that answers.

@@ -116,6 +116,8 @@ pub(crate) struct Driver {
     replay: Option<BytesMut>,
     /// Set when the session asked for the fallback: what the splice needs.
     handoff: Option<Handoff>,
+    /// The session's refusal of its peer was logged.
+    refusal_logged: bool,
 }
 
 impl Driver {
@@ -159,6 +161,7 @@ impl Driver {
             slot,
             replay,
             handoff: None,
+            refusal_logged: false,
         };
         let runtime = runtime.clone();
         runtime.clone().spawn(Box::pin(async move {
@@ -209,8 +212,11 @@ impl Future for Driver {
 
 impl Driver {
     fn step(&mut self, cx: &mut Context<'_>, inner: &mut Inner, reads: &mut usize) -> Step {
-        if inner.evicted {
-            tracing::debug!("evicted before it authenticated");
+        if inner.evicted || inner.aborted {
+            tracing::debug!(
+                evicted = inner.evicted,
+                "cut: the socket closes without TERM"
+            );
             return Step::Done;
         }
         let now = self.runtime.now();
@@ -255,10 +261,18 @@ impl Driver {
     /// Listener with a fallback: once the session refused its peer before authentication,
     /// prepares the splice (run when this task's future ends) and returns true.
     fn hand_off(&mut self, inner: &mut Inner) -> bool {
+        let refused = inner.session.redirect() == Some(Redirect::Fallback);
+        if refused && !self.refusal_logged {
+            // When it happens, not only when a drain ends up to 90 s later.
+            self.refusal_logged = true;
+            tracing::debug!(
+                fallback = self.options.fallback.is_some(),
+                "refused before authentication"
+            );
+        }
         let Some(target) = self.options.fallback else {
             return false;
         };
-        let refused = inner.session.redirect() == Some(Redirect::Fallback);
         if !refused || inner.phase != Phase::Handshaking {
             return false;
         }

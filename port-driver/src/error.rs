@@ -16,6 +16,14 @@ pub enum Error {
     ConnectTimeout,
     /// The server rejected the token with this status.
     Rejected(Status),
+    /// The TCP connection was made but the server sent not one byte of an answer to the
+    /// handshake: it closed the connection (`closed`) or stayed silent until the handshake
+    /// timeout. A PORT server treats a client whose key (or shape) is not its own exactly
+    /// so, as it treats any prober.
+    Unanswered {
+        /// The server closed the TCP connection; otherwise the handshake timed out.
+        closed: bool,
+    },
     /// The PORT connection ended for this reason (a handshake timeout, a keepalive timeout, a
     /// protocol error, ...).
     Closed(CloseReason),
@@ -23,6 +31,9 @@ pub enum Error {
     TransportClosed,
     /// The session refused the call (for example a message above the size limit).
     Session(port_core::Error),
+    /// This side cut the connection ([`Stream::abort`](crate::Stream::abort)): the peer saw its
+    /// TCP stream end without TERM.
+    Aborted,
 }
 
 impl Error {
@@ -31,6 +42,7 @@ impl Error {
         match self {
             Error::Closed(reason) => Some(*reason),
             Error::Rejected(status) => Some(CloseReason::Rejected(*status)),
+            Error::Unanswered { closed: false } => Some(CloseReason::HandshakeTimeout),
             _ => None,
         }
     }
@@ -42,9 +54,19 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "transport error: {e}"),
             Error::ConnectTimeout => f.write_str("TCP connect timed out"),
             Error::Rejected(status) => write!(f, "the server rejected the token: {status}"),
+            Error::Unanswered { closed } => write!(
+                f,
+                "the server never answered the handshake ({}); a PORT server answers nothing \
+                 to a client whose key is not the client key of that server",
+                match closed {
+                    true => "it closed the connection",
+                    false => "nothing within the handshake timeout",
+                }
+            ),
             Error::Closed(reason) => write!(f, "connection closed: {reason}"),
             Error::TransportClosed => f.write_str("the TCP stream ended without TERM"),
             Error::Session(e) => write!(f, "{e}"),
+            Error::Aborted => f.write_str("this side aborted the connection"),
         }
     }
 }
@@ -71,10 +93,14 @@ impl From<Error> for io::Error {
             Error::Io(inner) => inner.kind(),
             Error::ConnectTimeout => io::ErrorKind::TimedOut,
             Error::Rejected(_) => io::ErrorKind::ConnectionRefused,
+            Error::Unanswered { closed: false } => io::ErrorKind::TimedOut,
+            Error::Unanswered { closed: true } => io::ErrorKind::ConnectionAborted,
             Error::Closed(CloseReason::KeepaliveTimeout | CloseReason::HandshakeTimeout) => {
                 io::ErrorKind::TimedOut
             }
-            Error::Closed(_) | Error::TransportClosed => io::ErrorKind::ConnectionAborted,
+            Error::Closed(_) | Error::TransportClosed | Error::Aborted => {
+                io::ErrorKind::ConnectionAborted
+            }
             Error::Session(port_core::Error::MessageTooLarge { .. }) => io::ErrorKind::InvalidInput,
             Error::Session(_) => io::ErrorKind::BrokenPipe,
         };

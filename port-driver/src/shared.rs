@@ -62,6 +62,8 @@ pub(crate) struct Inner {
     /// Listener: the connection was evicted before it authenticated (the cap, or a full
     /// file table): its task closes the socket.
     pub(crate) evicted: bool,
+    /// The application cut the connection: its task closes the socket without TERM.
+    pub(crate) aborted: bool,
 }
 
 impl Inner {
@@ -155,6 +157,7 @@ impl Shared {
                 assigned_user_id: None,
                 traffic: Traffic::default(),
                 evicted: false,
+                aborted: false,
             }),
             peer,
         })
@@ -164,6 +167,23 @@ impl Shared {
         // Every critical section leaves `Inner` consistent, so a panic elsewhere while it was
         // held does not make it unusable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Shared {
+    /// Cuts the connection: nothing more is sent (no TERM, nothing queued), the socket is
+    /// closed, and every handle's next call fails with [`Error::Aborted`].
+    pub(crate) fn abort(&self) {
+        let mut inner = self.lock();
+        if inner.driver_done || inner.aborted {
+            return;
+        }
+        inner.aborted = true;
+        inner.transport_error.get_or_insert(Error::Aborted);
+        inner.discard_input = true;
+        inner.received.clear();
+        inner.received_bytes = 0;
+        inner.wake_all();
     }
 }
 

@@ -88,6 +88,15 @@ impl Stream {
         Poll::Pending
     }
 
+    /// Cuts the connection: nothing more is sent (no TERM; messages queued are dropped) and
+    /// the TCP connection is closed, so the peer sees its stream end without TERM
+    /// ([`Error::TransportClosed`]), as if this process had died. For passing on a failure
+    /// the peer must not mistake for a clean end; dropping the stream instead closes it
+    /// gracefully. Later calls on either half fail with [`Error::Aborted`].
+    pub fn abort(&self) {
+        self.read.shared.abort();
+    }
+
     /// Splits into halves usable from different tasks.
     pub fn split(self) -> (ReadHalf, WriteHalf) {
         (self.read, self.write)
@@ -185,6 +194,11 @@ impl ReadHalf {
 }
 
 impl WriteHalf {
+    /// Cuts the connection, as [`Stream::abort`] does.
+    pub fn abort(&self) {
+        self.shared.abort();
+    }
+
     /// Ready when the send window has room (or with the error that ended the connection).
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut inner = self.shared.lock();

@@ -20,7 +20,8 @@
 //!
 //! [`keyfile`] reads and writes the one-line key files every binary's `--key FILE` takes, and
 //! [`toml_file`] reads TOML (stack files, a program's own configuration) with errors that name
-//! the line, the column and the key.
+//! the line, the column and the key; [`tokens`] reads the tokens file a server checks its
+//! clients' tokens against (`--tokens FILE`) and a client's token file.
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -31,6 +32,7 @@ pub mod layers;
 mod names;
 pub mod registry;
 mod stack;
+pub mod tokens;
 pub mod toml_file;
 
 pub use address::{Address, AddressError};

@@ -20,7 +20,7 @@ use crate::error::{Error, describe};
 use crate::server::announce;
 use crate::shutdown::{StopSignals, drain};
 use crate::summary::{Summary, bump};
-use crate::tokens::read_token_file;
+use port_stack::tokens::read_token_file;
 
 /// How long the accept loop pauses after a failed accept (a full file table, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -37,7 +37,7 @@ struct Shared {
 /// Runs the client until SIGINT or SIGTERM; returns what it carried.
 pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
     let key = port_stack::keyfile::read_client_key(&settings.key_file).map_err(Error::msg)?;
-    let token = read_token_file(&settings.token_file)?;
+    let token = read_token_file(&settings.token_file).map_err(Error::msg)?;
     let setup = ClientConfig::new(settings.port, key, token)
         .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
     let mut stop = StopSignals::install()?;

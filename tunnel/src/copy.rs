@@ -14,8 +14,13 @@
 //!
 //! Half-close: the local side's FIN becomes a TERM after everything queued, and the peer's
 //! TERM becomes a FIN (`shutdown(Write)`) after everything received; each direction ends on
-//! its own, and the carried connection ends when both did. An error in either direction ends
-//! both.
+//! its own, and the carried connection ends when both did.
+//!
+//! A cut is passed on as a cut: when the PORT connection ends without the peer's TERM (the
+//! far process died, the path broke), the local socket is reset (RST), never closed with a
+//! FIN the application would take for the end of the data; when the local socket fails (the
+//! application reset it), the PORT connection is aborted, so the far tunnel resets its own
+//! socket in turn.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,27 +60,48 @@ impl std::fmt::Display for CarryError {
 }
 
 /// Carries `tcp` over `port` until both directions ended; `tcp_to_port` and `port_to_tcp`
-/// count the payload bytes as they pass.
+/// count the payload bytes as they pass. On an error the connection is cut on the other side
+/// too (see the module docs).
 pub async fn carry(
     tcp: TcpStream,
     port: port_tokio::Stream,
     tcp_to_port: &AtomicU64,
     port_to_tcp: &AtomicU64,
 ) -> Result<(), CarryError> {
-    let (tcp_read, tcp_write) = tcp.into_split();
-    let (port_read, port_write) = port.split();
-    // `try_join`: an error in one direction drops the other at once instead of leaving it
+    let (mut tcp_read, mut tcp_write) = tcp.into_split();
+    let (mut port_read, mut port_write) = port.split();
+    // `try_join`: an error in one direction stops the other at once instead of leaving it
     // waiting for a peer that will never speak again.
-    tokio::try_join!(
-        tcp_into_port(tcp_read, port_write, tcp_to_port),
-        port_into_tcp(port_read, tcp_write, port_to_tcp),
-    )?;
-    Ok(())
+    let result = tokio::try_join!(
+        tcp_into_port(&mut tcp_read, &mut port_write, tcp_to_port),
+        port_into_tcp(&mut port_read, &mut tcp_write, port_to_tcp),
+    );
+    if let Err(e) = &result {
+        match e {
+            // Before the halves drop, which would end the PORT connection with a TERM.
+            CarryError::Tcp(_) => port_write.abort(),
+            CarryError::Port(_) => {
+                if let Ok(tcp) = tcp_read.reunite(tcp_write) {
+                    reset(&tcp);
+                }
+            }
+        }
+    }
+    result.map(|_| ())
+}
+
+/// Makes the close of `tcp` a reset: with a zero linger time, closing sends RST and drops
+/// whatever was not yet delivered, and the application's next read fails with
+/// `ECONNRESET`. A zero linger never blocks the close.
+fn reset(tcp: &TcpStream) {
+    if let Err(e) = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(error = %e, "cannot arrange a reset: the socket closes with a FIN");
+    }
 }
 
 async fn tcp_into_port(
-    tcp: OwnedReadHalf,
-    mut port: port_tokio::WriteHalf,
+    tcp: &mut OwnedReadHalf,
+    port: &mut port_tokio::WriteHalf,
     counter: &AtomicU64,
 ) -> Result<(), CarryError> {
     let mut buf = BytesMut::new();
@@ -111,8 +137,8 @@ async fn tcp_into_port(
 }
 
 async fn port_into_tcp(
-    mut port: port_tokio::ReadHalf,
-    mut tcp: OwnedWriteHalf,
+    port: &mut port_tokio::ReadHalf,
+    tcp: &mut OwnedWriteHalf,
     counter: &AtomicU64,
 ) -> Result<(), CarryError> {
     loop {

@@ -32,15 +32,15 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A failed PORT connection attempt or connection, phrased for a person.
+/// A failed PORT connection attempt or connection, phrased for a person: the server's
+/// refusals say what they mean in the tunnel.
 pub fn describe(error: &port_tokio::Error) -> String {
-    use port_core::CloseReason;
     match error {
-        port_tokio::Error::Rejected(status) => format!("the server refused: {status}"),
-        port_tokio::Error::Closed(CloseReason::HandshakeTimeout) => "no answer to the handshake \
-             in time: is --key the client key of this server, and is it a PORT server?"
-            .to_owned(),
-        port_tokio::Error::Io(e) => e.to_string(),
+        port_tokio::Error::Rejected(crate::server::TARGET_DOWN) => {
+            "the server cannot reach its forward target".to_owned()
+        }
+        port_tokio::Error::Rejected(status) => port_stack::tokens::describe_refusal(*status),
+        port_tokio::Error::Unanswered { .. } => format!("{error} (--key)"),
         other => other.to_string(),
     }
 }
@@ -56,7 +56,19 @@ mod tests {
 
     #[test]
     fn a_silent_server_points_at_the_key() {
-        let e = port_tokio::Error::Closed(port_core::CloseReason::HandshakeTimeout);
-        assert!(describe(&e).contains("--key"));
+        for closed in [false, true] {
+            let e = port_tokio::Error::Unanswered { closed };
+            assert!(describe(&e).contains("--key"), "{}", describe(&e));
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_they_mean_in_the_tunnel() {
+        let unknown = port_tokio::Error::Rejected(port_stack::tokens::UNKNOWN_TOKEN);
+        assert!(describe(&unknown).contains("does not know this token"));
+        let down = port_tokio::Error::Rejected(crate::server::TARGET_DOWN);
+        assert_eq!(describe(&down), "the server cannot reach its forward target");
+        let other = port_tokio::Error::Rejected(port_core::Status::Application(300));
+        assert!(describe(&other).contains("application status (300)"));
     }
 }

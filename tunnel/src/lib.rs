@@ -48,8 +48,8 @@
 //! TOML file (`--config FILE`, see [`config`]). SIGINT or SIGTERM stops accepting, gives open
 //! connections up to 30 s to finish, and prints a summary line of connections and bytes.
 //!
-//! Modules: [`config`] (settings), [`tokens`] (token files), [`copy`] (carrying one
-//! connection), [`stacks`], [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
+//! Modules: [`config`] (settings; token files are read by [`port_stack::tokens`]), [`copy`]
+//! (carrying one connection), [`stacks`], [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -62,6 +62,5 @@ pub mod server;
 pub mod shutdown;
 pub mod stacks;
 pub mod summary;
-pub mod tokens;
 
 pub use error::Error;

@@ -17,10 +17,8 @@ use crate::copy::carry;
 use crate::error::{Error, describe};
 use crate::shutdown::{StopSignals, drain};
 use crate::summary::{Summary, bump};
-use crate::tokens::{SharedTokens, Tokens};
+use port_stack::tokens::{SharedTokens, Tokens, UNKNOWN_TOKEN};
 
-/// The status an unknown token is refused with: the user cannot be registered.
-pub const UNKNOWN_TOKEN: Status = Status::RegistrationError;
 /// The status a client is refused with when the forward target cannot be reached.
 pub const TARGET_DOWN: Status = Status::ConnectionError;
 /// How long the connect to the forward target may take.
@@ -42,7 +40,7 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
     let key = port_stack::keyfile::read_server_key(&settings.key_file).map_err(Error::msg)?;
     let tokens = match &settings.tokens_file {
         Some(path) => {
-            let tokens = Tokens::load(path)?;
+            let tokens = Tokens::load(path).map_err(Error::msg)?;
             tracing::info!(file = %path.display(), tokens = tokens.len(), "tokens loaded");
             Some(SharedTokens::new(tokens))
         }

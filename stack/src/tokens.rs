@@ -1,4 +1,5 @@
-//! The server's tokens file, and the client's token file.
+//! The server's tokens file, and the client's token file, as `port-tunnel` and `echotest`
+//! read them.
 //!
 //! A tokens file holds one token per line, optionally followed by whitespace and a name that
 //! logs show instead of the token: `s3cr3t-token alice`. Blank lines and lines starting with
@@ -11,9 +12,41 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use port_core::MAX_TOKEN_LEN;
+use port_core::{MAX_TOKEN_LEN, Status};
 
-use crate::error::Error;
+/// The status a server refuses a token it does not list with (the user cannot be registered).
+pub const UNKNOWN_TOKEN: Status = Status::RegistrationError;
+
+/// A refusal by a server that reads a tokens file, said for what it means there.
+pub fn describe_refusal(status: Status) -> String {
+    match status {
+        UNKNOWN_TOKEN => "the server does not know this token (it is not in its tokens file)".into(),
+        status => format!("the server refused the token: {status}"),
+    }
+}
+
+/// Why a token(s) file could not be used: one line naming the file, the line and the problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokensError(String);
+
+impl TokensError {
+    fn msg(message: String) -> TokensError {
+        TokensError(message)
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TokensError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TokensError {}
 
 /// One accepted token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +71,7 @@ struct Line<'a> {
 }
 
 /// The meaningful lines of a token(s) file; `origin` names it in errors.
-fn lines<'a>(text: &'a str, origin: &str) -> Result<Vec<Line<'a>>, Error> {
+fn lines<'a>(text: &'a str, origin: &str) -> Result<Vec<Line<'a>>, TokensError> {
     let mut out = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
@@ -55,12 +88,12 @@ fn lines<'a>(text: &'a str, origin: &str) -> Result<Vec<Line<'a>>, Error> {
         let token = words.next().unwrap_or_default();
         let name = words.next();
         if words.next().is_some() {
-            return Err(Error::msg(format!(
+            return Err(TokensError::msg(format!(
                 "bad tokens file {origin}, line {number}: expected TOKEN [NAME], found more words"
             )));
         }
         if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::msg(format!(
+            return Err(TokensError::msg(format!(
                 "bad tokens file {origin}, line {number}: the token is {} bytes, at most \
                  {MAX_TOKEN_LEN} allowed",
                 token.len()
@@ -77,7 +110,7 @@ fn lines<'a>(text: &'a str, origin: &str) -> Result<Vec<Line<'a>>, Error> {
 
 impl Tokens {
     /// Parses the text of a tokens file; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Tokens, Error> {
+    pub fn parse(text: &str, origin: &str) -> Result<Tokens, TokensError> {
         let mut by_token = HashMap::new();
         for (index, line) in lines(text, origin)?.into_iter().enumerate() {
             let entry = Entry {
@@ -90,7 +123,7 @@ impl Tokens {
                 .insert(line.token.as_bytes().to_vec(), entry)
                 .is_some()
             {
-                return Err(Error::msg(format!(
+                return Err(TokensError::msg(format!(
                     "bad tokens file {origin}, line {}: this token is already listed above",
                     line.number
                 )));
@@ -100,9 +133,9 @@ impl Tokens {
     }
 
     /// Reads and parses a tokens file.
-    pub fn load(path: &Path) -> Result<Tokens, Error> {
+    pub fn load(path: &Path) -> Result<Tokens, TokensError> {
         let text = fs::read_to_string(path)
-            .map_err(|e| Error::msg(format!("cannot read tokens file {}: {e}", path.display())))?;
+            .map_err(|e| TokensError::msg(format!("cannot read tokens file {}: {e}", path.display())))?;
         Tokens::parse(&text, &path.display().to_string())
     }
 
@@ -145,22 +178,22 @@ impl SharedTokens {
 }
 
 /// Reads a client's token file: exactly one `TOKEN [NAME]` line; returns the token.
-pub fn read_token_file(path: &Path) -> Result<Vec<u8>, Error> {
+pub fn read_token_file(path: &Path) -> Result<Vec<u8>, TokensError> {
     let text = fs::read_to_string(path)
-        .map_err(|e| Error::msg(format!("cannot read token file {}: {e}", path.display())))?;
+        .map_err(|e| TokensError::msg(format!("cannot read token file {}: {e}", path.display())))?;
     parse_token(&text, &path.display().to_string())
 }
 
 /// The token of a client's token file text; `origin` names it in errors.
-pub fn parse_token(text: &str, origin: &str) -> Result<Vec<u8>, Error> {
+pub fn parse_token(text: &str, origin: &str) -> Result<Vec<u8>, TokensError> {
     let found = lines(text, origin)
-        .map_err(|e| Error::msg(e.message().replacen("tokens file", "token file", 1)))?;
+        .map_err(|e| TokensError::msg(e.message().replacen("tokens file", "token file", 1)))?;
     match found.as_slice() {
         [line] => Ok(line.token.as_bytes().to_vec()),
-        [] => Err(Error::msg(format!(
+        [] => Err(TokensError::msg(format!(
             "bad token file {origin}: it holds no token (expected one line: TOKEN [NAME])"
         ))),
-        [_, second, ..] => Err(Error::msg(format!(
+        [_, second, ..] => Err(TokensError::msg(format!(
             "bad token file {origin}, line {}: expected one token, found another",
             second.number
         ))),
