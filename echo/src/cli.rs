@@ -13,11 +13,11 @@ use crate::client::{Client, Summary};
 use crate::error::Error;
 use crate::runtime::RuntimeKind;
 use crate::server::{Server, log_report};
-use port_stack::tokens::{SharedTokens, Tokens};
 use crate::setup::{
     ClientSetup, ServerSetup, StackChoice, config_from_env, load_registry, read_client_key,
     read_seaside_client_key, read_seaside_server_key, read_server_key,
 };
+use port_stack::tokens::{SharedTokens, Tokens};
 
 /// `echotest`: an echo server and client over any PORT stack.
 #[derive(Debug, Parser)]
@@ -466,7 +466,9 @@ async fn serve(
     let stopped = async move {
         let _ = stop.recv().await;
     };
-    server.run_until(stopped, |report| log_report(&report)).await;
+    server
+        .run_until(stopped, |report| log_report(&report))
+        .await;
     Ok(())
 }
 
@@ -479,7 +481,11 @@ fn stop_signal() -> Result<smol::channel::Receiver<()>, Error> {
     let (tx, rx) = smol::channel::bounded(1);
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
             tracing::info!(signal = name, "stopping: no new connections");
             let _ = tx.try_send(());
         }
@@ -622,9 +628,10 @@ async fn talk(
                 loop {
                     // The server may end the connection while this waits for a line (it
                     // stops, say): then this ends too, answering its TERM with ours.
-                    let next = futures_lite::future::or(async { stdin_line().await.map(Some) }, async {
-                        client.ended().await.map(|()| None)
-                    });
+                    let next =
+                        futures_lite::future::or(async { stdin_line().await.map(Some) }, async {
+                            client.ended().await.map(|()| None)
+                        });
                     let Some(line) = next.await? else {
                         say(format_args!("the server ended the connection"))?;
                         break;

@@ -174,7 +174,8 @@ impl Server {
                 let Some((stream, peer, user_id, token_len)) = self.decide(incoming) else {
                     continue;
                 };
-                let (on_end, stopping, ended) = (on_end.clone(), stopping.clone(), ended_tx.clone());
+                let (on_end, stopping, ended) =
+                    (on_end.clone(), stopping.clone(), ended_tx.clone());
                 self.runtime.spawn(Box::pin(async move {
                     let report = echo_until(stream, peer, user_id, token_len, stopping).await;
                     on_end(report);

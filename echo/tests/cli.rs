@@ -218,7 +218,10 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(start.elapsed() < LIMIT, "the server did not exit on SIGTERM");
+            assert!(
+                start.elapsed() < LIMIT,
+                "the server did not exit on SIGTERM"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -685,7 +688,14 @@ fn server_tokens_accept_the_listed_and_refuse_the_rest() {
     let url = format!("port://{}", server.addr);
     let client = |token: &str| {
         run(&[
-            "client", &url, "--key", &client_key, "--token", token, "--message", "hi",
+            "client",
+            &url,
+            "--key",
+            &client_key,
+            "--token",
+            token,
+            "--message",
+            "hi",
         ])
     };
     let bob = client("beta");
@@ -734,7 +744,12 @@ fn sigterm_ends_every_client_with_term_and_exits_zero() {
         &server_key,
     ]);
     let mut client = Command::new(bin())
-        .args(["client", &format!("port://{}", server.addr), "--key", &client_key])
+        .args([
+            "client",
+            &format!("port://{}", server.addr),
+            "--key",
+            &client_key,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -750,7 +765,9 @@ fn sigterm_ends_every_client_with_term_and_exits_zero() {
     }
     assert_eq!(server.terminate(), Some(0), "{}", server.stderr());
     assert!(
-        server.stderr().contains("TERM to every client connections=1"),
+        server
+            .stderr()
+            .contains("TERM to every client connections=1"),
         "{}",
         server.stderr()
     );
@@ -759,7 +776,12 @@ fn sigterm_ends_every_client_with_term_and_exits_zero() {
     let mut rest = String::new();
     output.read_to_string(&mut rest).unwrap();
     let mut stderr = String::new();
-    client.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = client.wait().unwrap();
     assert!(status.success(), "{status:?}: {rest} {stderr}");
     assert!(rest.contains("the server ended the connection"), "{rest}");
@@ -1113,7 +1135,14 @@ fn a_client_with_the_wrong_key_is_told_to_check_the_key() {
     let (server_key, _) = keys(&dir);
     let other = TempDir::new();
     let (_, wrong_client_key) = keys(&other);
-    let args = ["--stack", "port", "--listen", "127.0.0.1:0", "--key", &server_key];
+    let args = [
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &server_key,
+    ];
     for (server_env, client_timeout, how) in [
         (&[][..], "1", "nothing within the handshake timeout"),
         (

@@ -20,7 +20,9 @@ pub const UNKNOWN_TOKEN: Status = Status::RegistrationError;
 /// A refusal by a server that reads a tokens file, said for what it means there.
 pub fn describe_refusal(status: Status) -> String {
     match status {
-        UNKNOWN_TOKEN => "the server does not know this token (it is not in its tokens file)".into(),
+        UNKNOWN_TOKEN => {
+            "the server does not know this token (it is not in its tokens file)".into()
+        }
         status => format!("the server refused the token: {status}"),
     }
 }
@@ -134,8 +136,9 @@ impl Tokens {
 
     /// Reads and parses a tokens file.
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
-        let text = fs::read_to_string(path)
-            .map_err(|e| TokensError::msg(format!("cannot read tokens file {}: {e}", path.display())))?;
+        let text = fs::read_to_string(path).map_err(|e| {
+            TokensError::msg(format!("cannot read tokens file {}: {e}", path.display()))
+        })?;
         Tokens::parse(&text, &path.display().to_string())
     }
 

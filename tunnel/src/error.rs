@@ -67,7 +67,10 @@ mod tests {
         let unknown = port_tokio::Error::Rejected(port_stack::tokens::UNKNOWN_TOKEN);
         assert!(describe(&unknown).contains("does not know this token"));
         let down = port_tokio::Error::Rejected(crate::server::TARGET_DOWN);
-        assert_eq!(describe(&down), "the server cannot reach its forward target");
+        assert_eq!(
+            describe(&down),
+            "the server cannot reach its forward target"
+        );
         let other = port_tokio::Error::Rejected(port_core::Status::Application(300));
         assert!(describe(&other).contains("application status (300)"));
     }
