@@ -27,6 +27,11 @@
 //! it, and the peer's TERM becomes `shutdown(Write)` on the TCP socket, so protocols that end
 //! their request with a FIN and then read the answer work.
 //!
+//! **A cut stays a cut**: when a carried connection ends without TERM (the other tunnel
+//! process died, the path broke, the far application reset its socket), the local
+//! application's socket is reset (`ECONNRESET`), never closed with a FIN, so a cut transfer
+//! cannot pass for a finished one.
+//!
 //! **Backpressure** holds end to end: each direction holds one read buffer of up to 128 KiB,
 //! and PORT's send and receive windows (256 KiB each) make a slow reader on either side stop
 //! the reads at the far end, so memory per carried connection is bounded. A direction idle for a
