@@ -66,9 +66,16 @@ pub struct ServerArgs {
     /// [env: PORT_TUNNEL_KEY_FILE].
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// Where each carried connection goes, HOST:PORT [env: PORT_TUNNEL_FORWARD].
+    /// Where each carried connection goes unless its client names a target, HOST:PORT
+    /// [env: PORT_TUNNEL_FORWARD].
     #[arg(long, value_name = "HOST:PORT")]
     pub forward: Option<String>,
+    /// The targets clients may name (port-tunnel client --socks5): HOST:PORTS rules, HOST
+    /// one of *, an IP address ([v6] in brackets), a CIDR network, a host name or *.suffix,
+    /// PORTS one of *, N or N-M; repeat the flag or separate rules with commas. Nothing is
+    /// allowed unless listed [env: PORT_TUNNEL_ALLOW].
+    #[arg(long, value_name = "RULES")]
+    pub allow: Vec<String>,
     /// The tokens file: one `TOKEN [NAME]` per line, `#` comments; reloaded on SIGHUP.
     /// Without it every client holding the client key is accepted
     /// [env: PORT_TUNNEL_TOKENS_FILE].
@@ -98,9 +105,19 @@ pub struct ServerArgs {
 /// Arguments of `port-tunnel client`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Where to accept local TCP connections, HOST:PORT [env: PORT_TUNNEL_LISTEN].
+    /// Where to accept local TCP connections, each carried to the server's --forward target,
+    /// HOST:PORT [env: PORT_TUNNEL_LISTEN].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Where to accept SOCKS5 clients, HOST:PORT: each CONNECT (IPv4, IPv6 or a host name)
+    /// is carried to the server, which connects to the target if its --allow list permits
+    /// [env: PORT_TUNNEL_SOCKS5].
+    #[arg(long, value_name = "ADDR")]
+    pub socks5: Option<String>,
+    /// Require SOCKS5 username/password authentication with the `USER:PASSWORD` line of FILE
+    /// (without it, SOCKS5 clients need no authentication) [env: PORT_TUNNEL_SOCKS5_AUTH_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub socks5_auth: Option<PathBuf>,
     /// The tunnel server, STACK://HOST:PORT with the stack the server serves
     /// (port://HOST:PORT unless it was given --stack) [env: PORT_TUNNEL_SERVER].
     #[arg(long, value_name = "URL")]
@@ -190,6 +207,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 stacks_file: args.stacks_file,
                 fallback: args.fallback,
                 max_unauthenticated: args.max_unauthenticated,
+                allow: (!args.allow.is_empty()).then(|| args.allow.join(",")),
             };
             let settings = ServerSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::server::run(settings))?
@@ -197,6 +215,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Client(args) => {
             let flags = ClientFlags {
                 listen: args.listen,
+                socks5: args.socks5,
+                socks5_auth: args.socks5_auth,
                 server: args.server,
                 key: args.key,
                 token: args.token,

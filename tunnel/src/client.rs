@@ -1,5 +1,6 @@
-//! `port-tunnel client`: accepts local TCP connections and carries each over its own PORT
-//! connection to the tunnel server.
+//! `port-tunnel client`: accepts local TCP connections (for the server's forward target) and
+//! SOCKS5 clients (for the targets they name), and carries each over its own PORT connection
+//! to the tunnel server.
 //!
 //! One PORT connection per TCP connection, not streams multiplexed over a shared one: a slow
 //! or stalled stream never holds up the others (no head-of-line blocking inside one TCP
@@ -26,12 +27,16 @@ use port_stack::tokens::read_token_file;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every connection task shares.
-struct Shared {
+pub(crate) struct Shared {
     runtime: Arc<dyn port_tokio::Runtime>,
     server: String,
-    factory: port_tokio::SessionFactory,
+    stack: crate::stacks::TunnelStack,
+    /// The client setup with the plain token (connections for the server's forward target).
+    setup: ClientConfig,
     options: port_tokio::Options,
     summary: Arc<Summary>,
+    /// The `USER:PASSWORD` SOCKS5 clients must give, if any.
+    pub(crate) socks5_auth: Option<crate::socks::Credentials>,
 }
 
 /// Runs the client until SIGINT or SIGTERM; returns what it carried.
@@ -40,34 +45,45 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
     let token = read_token_file(&settings.token_file).map_err(Error::msg)?;
     let setup = ClientConfig::new(settings.port, key, token)
         .map_err(|e| Error::msg(format!("cannot use this key and token: {e}")))?;
+    let socks5_auth = settings
+        .socks5_auth_file
+        .as_deref()
+        .map(crate::socks::Credentials::read)
+        .transpose()?;
     let mut stop = StopSignals::install()?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| Error::msg(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::msg(format!("cannot listen on {}: {e}", settings.listen)))?;
-    announce(&format!("listening on {local}"))?;
-    tracing::info!(addr = %local, server = %settings.server, "tunnel client listening");
+    let forward = match settings.listen {
+        Some(addr) => Some(listen(addr, "listening on").await?),
+        None => None,
+    };
+    let socks = match settings.socks5 {
+        Some(addr) => Some(listen(addr, "socks5 listening on").await?),
+        None => None,
+    };
+    tracing::info!(server = %settings.server, "tunnel client started");
 
     let shared = Arc::new(Shared {
         runtime: port_tokio::runtime(),
         server: settings.server.host_port(),
         options: port_tokio::Options::for_config(setup.config()),
-        factory: settings.stack.client_factory(setup),
+        stack: settings.stack,
+        setup,
         summary: Arc::new(Summary::default()),
+        socks5_auth,
     });
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept(forward.as_ref()) => match accepted {
                 Ok((tcp, peer)) => {
                     tasks.spawn(carry_one(tcp, peer, shared.clone()));
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                Err(e) => accept_failed(e).await,
+            },
+            accepted = accept(socks.as_ref()) => match accepted {
+                Ok((tcp, peer)) => {
+                    tasks.spawn(crate::socks::serve(tcp, peer, shared.clone()));
                 }
+                Err(e) => accept_failed(e).await,
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             name = stop.next() => {
@@ -76,35 +92,92 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
             }
         }
     }
-    drop(listener);
+    drop((forward, socks));
     drain(&mut tasks, &mut stop).await;
     Ok(shared.summary.clone())
 }
 
-/// Opens a PORT connection to the server, a session of the tunnel's stack.
-async fn connect(shared: &Shared) -> Result<port_tokio::Stream, port_tokio::Error> {
-    let factory = shared.factory.clone();
+/// Binds `addr` and says so on stdout (`{what} ADDR`).
+async fn listen(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, Error> {
+    let cannot = |e: std::io::Error| Error::msg(format!("cannot listen on {addr}: {e}"));
+    let listener = TcpListener::bind(addr).await.map_err(cannot)?;
+    let local = listener.local_addr().map_err(cannot)?;
+    announce(&format!("{what} {local}"))?;
+    tracing::info!(addr = %local, "{what}");
+    Ok(listener)
+}
+
+/// The next connection on `listener`; never, without one.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept_failed(error: std::io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
+}
+
+/// Opens a PORT connection to the server with `setup` (a session of the tunnel's stack).
+async fn connect(
+    shared: &Shared,
+    setup: ClientConfig,
+) -> Result<port_tokio::Stream, port_tokio::Error> {
+    let factory = shared.stack.client_factory(setup);
     port_tokio::connect_session(&shared.runtime, &shared.server, factory, shared.options).await
+}
+
+/// Opens a PORT connection for one local connection (to the server's forward target, or to
+/// `target`): the stream, or the failure already logged and counted.
+pub(crate) async fn open(
+    shared: &Shared,
+    peer: std::net::SocketAddr,
+    target: Option<&crate::target::Target>,
+) -> Result<port_tokio::Stream, port_tokio::Error> {
+    let setup = match target {
+        None => shared.setup.clone(),
+        Some(target) => {
+            let token = crate::target::token_with_target(shared.setup.token(), target);
+            ClientConfig::new(
+                shared.setup.config().clone(),
+                shared.setup.key().clone(),
+                token,
+            )
+            .map_err(port_tokio::Error::Session)?
+        }
+    };
+    connect(shared, setup).await.inspect_err(|e| {
+        let counter = match e {
+            port_tokio::Error::Rejected(_) => &shared.summary.refused,
+            _ => &shared.summary.failed,
+        };
+        bump(counter);
+        tracing::warn!(%peer, server = %shared.server, target = ?target.map(ToString::to_string),
+            error = %describe(e), "cannot open a tunnel for this connection");
+    })
 }
 
 /// Opens a PORT connection for one local connection and carries it.
 async fn carry_one(tcp: TcpStream, peer: std::net::SocketAddr, shared: Arc<Shared>) {
-    let summary = &shared.summary;
     let _ = tcp.set_nodelay(true);
-    let stream = match connect(&shared).await {
-        Ok(stream) => stream,
-        Err(e) => {
-            let counter = match e {
-                port_tokio::Error::Rejected(_) => &summary.refused,
-                _ => &summary.failed,
-            };
-            bump(counter);
-            tracing::warn!(%peer, server = %shared.server, error = %describe(&e),
-                "cannot open a tunnel for this connection");
-            close_gently(tcp).await;
-            return;
-        }
-    };
+    match open(&shared, peer, None).await {
+        Ok(stream) => carry_counted(tcp, stream, peer, &shared).await,
+        Err(_) => close_gently(tcp).await,
+    }
+}
+
+/// Carries `tcp` over `stream`, counting and logging.
+pub(crate) async fn carry_counted(
+    tcp: TcpStream,
+    stream: port_tokio::Stream,
+    peer: std::net::SocketAddr,
+    shared: &Shared,
+) {
+    let summary = &shared.summary;
     bump(&summary.carried);
     tracing::info!(%peer, "carrying a connection");
     match carry(tcp, stream, &summary.up, &summary.down).await {

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use port_core::Config;
 use port_stack::{Address, Registry};
 
+use crate::allow::{ALLOW_FORM, AllowList};
 use crate::config_file::{self, ConfigFile, ENV_PREFIX, FileValues};
 use crate::error::Error;
 use crate::stacks::{
@@ -165,6 +166,33 @@ field!(
     "PORT_TUNNEL_MAX_UNAUTHENTICATED",
     max_unauthenticated,
     "the most connections not authenticated yet (an integer of at least 1)"
+);
+field!(
+    SERVER_ALLOW,
+    Server,
+    server,
+    "--allow",
+    "PORT_TUNNEL_ALLOW",
+    allow,
+    "the targets clients may name"
+);
+field!(
+    CLIENT_SOCKS5,
+    Client,
+    client,
+    "--socks5",
+    "PORT_TUNNEL_SOCKS5",
+    socks5,
+    "the HOST:PORT to accept SOCKS5 clients on"
+);
+field!(
+    CLIENT_SOCKS5_AUTH,
+    Client,
+    client,
+    "--socks5-auth",
+    "PORT_TUNNEL_SOCKS5_AUTH_FILE",
+    socks5_auth_file,
+    "a file with one USER:PASSWORD line"
 );
 field!(
     CLIENT_LISTEN,
@@ -457,6 +485,8 @@ pub struct ServerFlags {
     pub fallback: Option<String>,
     /// `--max-unauthenticated`.
     pub max_unauthenticated: Option<usize>,
+    /// `--allow` (rules joined by commas).
+    pub allow: Option<String>,
 }
 
 /// Everything the server runs with, checked.
@@ -466,8 +496,11 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// The server key file.
     pub key_file: PathBuf,
-    /// Where each carried connection goes (`HOST:PORT`, resolved at each connect).
-    pub forward: String,
+    /// Where a carried connection goes when its client names no target (`HOST:PORT`,
+    /// resolved at each connect).
+    pub forward: Option<String>,
+    /// The targets clients may name.
+    pub allow: AllowList,
     /// The tokens file; without one, every client holding the client key is accepted.
     pub tokens_file: Option<PathBuf>,
     /// The stack served.
@@ -489,7 +522,21 @@ impl ServerSettings {
     pub fn resolve(flags: ServerFlags, sources: &Sources) -> Result<ServerSettings, Error> {
         let listen = listen_addr(&sources.require(&SERVER_LISTEN, flags.listen)?)?;
         let key_file = sources.require(&SERVER_KEY, path_of(flags.key))?.path();
-        let forward = host_port(&sources.require(&SERVER_FORWARD, flags.forward)?)?;
+        let forward = sources
+            .lookup(&SERVER_FORWARD, flags.forward)
+            .map(|v| host_port(&v))
+            .transpose()?;
+        let allow = match sources.lookup(&SERVER_ALLOW, flags.allow) {
+            Some(v) => AllowList::parse(&v.text).map_err(|why| {
+                Error::msg(format!("bad {}: {why}; expected {ALLOW_FORM}", v.origin))
+            })?,
+            None => AllowList::default(),
+        };
+        if forward.is_none() && allow.is_empty() {
+            return Err(Error::msg(
+                "missing --forward or --allow: a HOST:PORT every carried connection goes to, or                  the targets clients may name (or set PORT_TUNNEL_FORWARD or PORT_TUNNEL_ALLOW,                  or forward or allow in the [server] table of --config FILE)",
+            ));
+        }
         let tokens_file = sources
             .lookup(&SERVER_TOKENS, path_of(flags.tokens))
             .map(|v| v.path());
@@ -511,6 +558,7 @@ impl ServerSettings {
             listen,
             key_file,
             forward,
+            allow,
             tokens_file,
             stack,
             fallback,
@@ -525,6 +573,10 @@ impl ServerSettings {
 pub struct ClientFlags {
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--socks5`.
+    pub socks5: Option<String>,
+    /// `--socks5-auth`.
+    pub socks5_auth: Option<PathBuf>,
     /// `--server`.
     pub server: Option<String>,
     /// `--key`.
@@ -538,8 +590,12 @@ pub struct ClientFlags {
 /// Everything the client runs with, checked.
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
-    /// Where local TCP connections are accepted.
-    pub listen: SocketAddr,
+    /// Where local TCP connections for the server's forward target are accepted.
+    pub listen: Option<SocketAddr>,
+    /// Where SOCKS5 clients are accepted.
+    pub socks5: Option<SocketAddr>,
+    /// The file of the `USER:PASSWORD` SOCKS5 clients must give, if any.
+    pub socks5_auth_file: Option<PathBuf>,
     /// The tunnel server.
     pub server: Address,
     /// The stack its URL names.
@@ -555,7 +611,22 @@ pub struct ClientSettings {
 impl ClientSettings {
     /// Resolves the client's settings from `flags` and `sources`.
     pub fn resolve(flags: ClientFlags, sources: &Sources) -> Result<ClientSettings, Error> {
-        let listen = listen_addr(&sources.require(&CLIENT_LISTEN, flags.listen)?)?;
+        let listen = sources
+            .lookup(&CLIENT_LISTEN, flags.listen)
+            .map(|v| listen_addr(&v))
+            .transpose()?;
+        let socks5 = sources
+            .lookup(&CLIENT_SOCKS5, flags.socks5)
+            .map(|v| listen_addr(&v))
+            .transpose()?;
+        if listen.is_none() && socks5.is_none() {
+            return Err(Error::msg(
+                "missing --listen or --socks5: a HOST:PORT to accept local TCP connections on,                  or one to accept SOCKS5 clients on (or set PORT_TUNNEL_LISTEN or                  PORT_TUNNEL_SOCKS5, or listen or socks5 in the [client] table of --config FILE)",
+            ));
+        }
+        let socks5_auth_file = sources
+            .lookup(&CLIENT_SOCKS5_AUTH, path_of(flags.socks5_auth))
+            .map(|v| v.path());
         let registry = stacks(sources.lookup(&CLIENT_STACKS_FILE, path_of(flags.stacks_file)))?;
         let (server, stack) =
             server_url(&sources.require(&CLIENT_SERVER, flags.server)?, &registry)?;
@@ -563,6 +634,8 @@ impl ClientSettings {
         let token_file = sources.require(&CLIENT_TOKEN, path_of(flags.token))?.path();
         Ok(ClientSettings {
             listen,
+            socks5,
+            socks5_auth_file,
             server,
             stack,
             key_file,
@@ -631,7 +704,7 @@ min_next_in = 1.5
         let s = sources(&[("PORT_TUNNEL_LISTEN", "127.0.0.1:8000")], Some(FILE)).unwrap();
         let from_env = ServerSettings::resolve(ServerFlags::default(), &s).unwrap();
         assert_eq!(from_env.listen, "127.0.0.1:8000".parse().unwrap());
-        assert_eq!(from_env.forward, "127.0.0.1:22");
+        assert_eq!(from_env.forward.as_deref(), Some("127.0.0.1:22"));
         // Relative paths in the file are relative to the file.
         assert_eq!(from_env.key_file, Path::new("/etc/pt/keys/server.key"));
         let flags = ServerFlags {

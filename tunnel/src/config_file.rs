@@ -40,6 +40,7 @@ pub(crate) struct ServerTable {
     pub(crate) fallback: Option<String>,
     #[serde(default, deserialize_with = "scalar_text")]
     pub(crate) max_unauthenticated: Option<String>,
+    pub(crate) allow: Option<String>,
 }
 
 /// A value the file may give as a number or as text, as text.
@@ -56,6 +57,8 @@ pub(crate) struct ClientTable {
     pub(crate) key_file: Option<String>,
     pub(crate) token_file: Option<String>,
     pub(crate) stacks_file: Option<String>,
+    pub(crate) socks5: Option<String>,
+    pub(crate) socks5_auth_file: Option<String>,
 }
 
 /// A `[port]` value: `PORT_*` variables are text, and the file may give numbers as numbers.

@@ -36,10 +36,12 @@ impl std::error::Error for Error {}
 /// refusals say what they mean in the tunnel.
 pub fn describe(error: &port_tokio::Error) -> String {
     match error {
-        port_tokio::Error::Rejected(crate::server::TARGET_DOWN) => {
-            "the server cannot reach its forward target".to_owned()
+        port_tokio::Error::Rejected(status) => {
+            match crate::refusal::Refusal::from_status(*status) {
+                Some(refusal) => refusal.describe(),
+                None => port_stack::tokens::describe_refusal(*status),
+            }
         }
-        port_tokio::Error::Rejected(status) => port_stack::tokens::describe_refusal(*status),
         port_tokio::Error::Unanswered { .. } => format!("{error} (--key)"),
         other => other.to_string(),
     }
@@ -64,13 +66,13 @@ mod tests {
 
     #[test]
     fn refusals_say_what_they_mean_in_the_tunnel() {
+        use crate::refusal::Refusal;
         let unknown = port_tokio::Error::Rejected(port_stack::tokens::UNKNOWN_TOKEN);
         assert!(describe(&unknown).contains("does not know this token"));
         let down = port_tokio::Error::Rejected(crate::server::TARGET_DOWN);
-        assert_eq!(
-            describe(&down),
-            "the server cannot reach its forward target"
-        );
+        assert_eq!(describe(&down), "the server cannot reach the target");
+        let refused = port_tokio::Error::Rejected(Refusal::ConnectionRefused.status());
+        assert!(describe(&refused).ends_with("connection refused"));
         let other = port_tokio::Error::Rejected(port_core::Status::Application(300));
         assert!(describe(&other).contains("application status (300)"));
     }

@@ -57,15 +57,19 @@
 //! (carrying one connection), [`stacks`], [`server`], [`client`], [`shutdown`], [`summary`], [`cli`].
 #![forbid(unsafe_code)]
 
+pub mod allow;
 pub mod cli;
 pub mod client;
 pub mod config;
 mod config_file;
 pub mod copy;
 pub mod error;
+pub mod refusal;
 pub mod server;
 pub mod shutdown;
+pub mod socks;
 pub mod stacks;
 pub mod summary;
+pub mod target;
 
 pub use error::Error;

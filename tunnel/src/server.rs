@@ -1,7 +1,8 @@
 //! `port-tunnel server`: accepts PORT clients, checks their tokens, and connects each carried
-//! connection to the forward target.
+//! connection to the forward target, or to the target its client named if `--allow` permits.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -12,14 +13,18 @@ use tokio::net::TcpStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
+use crate::allow::AllowList;
 use crate::config::ServerSettings;
 use crate::copy::carry;
 use crate::error::{Error, describe};
+use crate::refusal::Refusal;
 use crate::shutdown::{StopSignals, drain};
 use crate::summary::{Summary, bump};
+use crate::target::{Host, Target, split_token};
 use port_stack::tokens::{SharedTokens, Tokens, UNKNOWN_TOKEN};
 
-/// The status a client is refused with when the forward target cannot be reached.
+/// The status a client is refused with when the target cannot be reached for a reason
+/// without a status of its own ([`Refusal::Failed`]).
 pub const TARGET_DOWN: Status = Status::ConnectionError;
 /// How long the connect to the forward target may take.
 const FORWARD_CONNECT_LIMIT: Duration = Duration::from_secs(10);
@@ -28,7 +33,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every connection task shares.
 struct Shared {
-    forward: String,
+    forward: Option<String>,
+    allow: AllowList,
     tokens: Option<SharedTokens>,
     summary: Arc<Summary>,
     /// User ids handed out when there is no tokens file.
@@ -60,11 +66,13 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
         .local_addr()
         .map_err(|e| Error::msg(format!("cannot listen on {}: {e}", settings.listen)))?;
     announce(&format!("listening on {local}"))?;
-    tracing::info!(addr = %local, forward = %settings.forward, stack = settings.stack.spec(),
+    tracing::info!(addr = %local, forward = settings.forward.as_deref().unwrap_or("none"),
+        allow = !settings.allow.is_empty(), stack = settings.stack.spec(),
         "tunnel server listening");
 
     let shared = Arc::new(Shared {
         forward: settings.forward,
+        allow: settings.allow,
         tokens,
         summary: Arc::new(Summary::default()),
         next_user: AtomicU32::new(1),
@@ -128,12 +136,13 @@ fn reload(path: &Option<std::path::PathBuf>, tokens: Option<&SharedTokens>) {
     }
 }
 
-/// Decides on one authenticated client, connects it to the target and carries it.
+/// Decides on one authenticated client, connects it to its target and carries it.
 async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
     let peer = incoming.peer_addr();
     let summary = &shared.summary;
+    let (token, requested) = split_token(incoming.token());
     let (name, user_id) = match &shared.tokens {
-        Some(tokens) => match tokens.current().get(incoming.token()) {
+        Some(tokens) => match tokens.current().get(token) {
             Some(entry) => (entry.name.clone(), entry.user_id),
             None => {
                 tracing::warn!(%peer, "unknown token: refused");
@@ -147,22 +156,27 @@ async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
             shared.next_user.fetch_add(1, Ordering::Relaxed),
         ),
     };
-    let target = match tokio::time::timeout(
+    let requested = requested.map(|t| String::from_utf8_lossy(t).into_owned());
+    let connected = tokio::time::timeout(
         FORWARD_CONNECT_LIMIT,
-        TcpStream::connect(&shared.forward),
+        connect_target(requested.as_deref(), &shared),
     )
     .await
-    {
-        Ok(Ok(target)) => target,
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => e.to_string(),
-                _ => format!("no answer within {FORWARD_CONNECT_LIMIT:?}"),
-            };
-            tracing::warn!(%peer, client = %name, forward = %shared.forward, error = %why,
-                "forward target unreachable: connection refused");
-            bump(&summary.failed);
-            let _ = incoming.reject(TARGET_DOWN);
+    .unwrap_or(Err(Refusal::TimedOut));
+    let (target_name, target) = match connected {
+        Ok(connected) => connected,
+        Err(refusal) => {
+            let target = requested
+                .as_deref()
+                .or(shared.forward.as_deref())
+                .unwrap_or("none");
+            tracing::warn!(%peer, client = %name, target, reason = %refusal.describe(),
+                "connection refused");
+            match refusal {
+                Refusal::NotAllowed | Refusal::UnknownToken => bump(&summary.refused),
+                _ => bump(&summary.failed),
+            }
+            let _ = incoming.reject(refusal.status());
             return;
         }
     };
@@ -177,12 +191,61 @@ async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
         }
     };
     bump(&summary.carried);
-    tracing::info!(%peer, client = %name, user_id, "carrying a connection");
+    tracing::info!(%peer, client = %name, user_id, target = %target_name, "carrying a connection");
     match carry(target, stream, &summary.down, &summary.up).await {
         Ok(()) => tracing::info!(%peer, client = %name, "connection closed"),
         Err(e) => {
             bump(&summary.broken);
             tracing::warn!(%peer, client = %name, error = %e, "connection ended");
         }
+    }
+}
+
+/// Connects to the target a client named (if the allow list permits it), or to the forward
+/// target when it named none. Returns the target as logged, and the socket.
+async fn connect_target(
+    requested: Option<&str>,
+    shared: &Shared,
+) -> Result<(String, TcpStream), Refusal> {
+    let Some(text) = requested else {
+        let forward = shared.forward.as_deref().ok_or(Refusal::NotAllowed)?;
+        let socket = TcpStream::connect(forward)
+            .await
+            .map_err(|e| Refusal::of_connect_error(&e))?;
+        return Ok((forward.to_owned(), socket));
+    };
+    let target = Target::parse(text).map_err(|_| Refusal::NotAllowed)?;
+    let addrs = permitted_addrs(&target, &shared.allow).await?;
+    let mut last = Refusal::HostUnreachable;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(socket) => return Ok((target.to_string(), socket)),
+            Err(e) => last = Refusal::of_connect_error(&e),
+        }
+    }
+    Err(last)
+}
+
+/// The addresses of `target` that `allow` permits connecting to: all of a name that a name
+/// rule allows; otherwise only those an address rule allows (a name never leads past them).
+async fn permitted_addrs(target: &Target, allow: &AllowList) -> Result<Vec<SocketAddr>, Refusal> {
+    let port = target.port;
+    let (name, by_name) = match &target.host {
+        Host::Ip(ip) if allow.allows_ip(*ip, port) => return Ok(vec![SocketAddr::new(*ip, port)]),
+        Host::Ip(_) => return Err(Refusal::NotAllowed),
+        Host::Name(name) => (name, allow.allows_name(name, port)),
+    };
+    if !by_name && !allow.has_address_rules() {
+        return Err(Refusal::NotAllowed);
+    }
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+        .await
+        .map_err(|_| Refusal::HostUnreachable)?
+        .filter(|addr| by_name || allow.allows_ip(addr.ip(), port))
+        .collect();
+    match resolved.is_empty() {
+        true if by_name => Err(Refusal::HostUnreachable),
+        true => Err(Refusal::NotAllowed),
+        false => Ok(resolved),
     }
 }

@@ -280,8 +280,8 @@ fn forward_target_down_closes_that_connection_only() {
     // ... then the target stops listening: a new connection is closed cleanly.
     drop(target);
     expect_clean_close(client.addr);
-    server.wait_log("forward target unreachable");
-    client.wait_log("the server cannot reach its forward target");
+    server.wait_log("the server cannot reach the target: connection refused");
+    client.wait_log("the server cannot reach the target: connection refused");
 
     // The open one still works.
     open.write_all(b"still here").unwrap();

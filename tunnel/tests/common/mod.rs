@@ -92,11 +92,9 @@ impl Daemon {
                 fs::read_to_string(&log).unwrap()
             )
         });
-        let addr = first
-            .strip_prefix("listening on ")
-            .expect(&first)
-            .parse()
-            .unwrap();
+        // `listening on ADDR`, or `socks5 listening on ADDR` for a SOCKS5-only client.
+        assert!(first.contains("listening on "), "{first}");
+        let addr = first.rsplit(' ').next().unwrap().parse().unwrap();
         Daemon {
             child: Some(child),
             addr,
@@ -213,6 +211,30 @@ impl Files {
         .arg(&self.tokens)
         .envs(env.iter().copied());
         Daemon::start(cmd, self.dir.join("server.log"))
+    }
+
+    /// A server with `args` after its key and tokens (`--forward`, `--allow`, ...).
+    pub fn server_args(&self, args: &[&str]) -> Daemon {
+        let mut cmd = command();
+        cmd.args(["server", "--listen", "127.0.0.1:0"])
+            .arg("--key")
+            .arg(&self.server_key)
+            .arg("--tokens")
+            .arg(&self.tokens)
+            .args(args);
+        Daemon::start(cmd, self.dir.join("server.log"))
+    }
+
+    /// A client of `server` with `args` instead of `--listen` (`--socks5`, ...).
+    pub fn client_args(&self, server: SocketAddr, args: &[&str]) -> Daemon {
+        let mut cmd = command();
+        cmd.args(["client", "--server", &format!("port://{server}")])
+            .arg("--key")
+            .arg(&self.client_key)
+            .arg("--token")
+            .arg(&self.token)
+            .args(args);
+        Daemon::start(cmd, self.dir.join("client.log"))
     }
 
     pub fn client_with(&self, server: SocketAddr, key: &Path, env: &[(&str, &str)]) -> Daemon {
