@@ -17,6 +17,11 @@
 //! ssh -p 2222 127.0.0.1
 //! ```
 //!
+//! Or the client is a **SOCKS5 proxy** (`--socks5 ADDR`, [`socks`]): each CONNECT names its
+//! target, which travels to the server with the token inside the sealed INIT ([`target`]);
+//! the server connects only where its `--allow` list permits ([`allow`]) and otherwise
+//! refuses with a status the client turns into the SOCKS5 reply that says why ([`refusal`]).
+//!
 //! **One PORT connection per TCP connection.** Multiplexing streams over a shared PORT
 //! connection would put every stream behind the slowest one (head-of-line blocking inside
 //! one TCP connection and one send window); the PORT handshake is cheap (one round trip, a
