@@ -137,6 +137,10 @@ pub struct ServerArgs {
     /// is closed. Authenticated clients never count.
     #[arg(long, value_name = "N", default_value_t = port_driver::MAX_UNAUTHENTICATED)]
     pub max_unauthenticated: usize,
+    /// Serve metrics (connections by state, handshakes by outcome, probes, bytes by kind,
+    /// keepalive round trips) in the Prometheus text format at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Accept only the tokens listed in FILE: one `TOKEN [NAME]` per line, `#` comments (the
     /// format of port-tunnel's --tokens). Others are refused with "unknown token".
     #[arg(long, value_name = "FILE")]
@@ -376,6 +380,9 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, Error> {
 }
 
 fn server(args: ServerArgs) -> Result<(), Error> {
+    if let Some(text) = &args.metrics {
+        port_stack::prometheus::serve(listen_addr(text)?).map_err(Error::msg)?;
+    }
     let tokens = match &args.tokens {
         Some(path) => Some(Tokens::load(path).map_err(Error::msg)?),
         None => None,

@@ -819,6 +819,137 @@ fn a_refusal_is_logged_when_it_happens() {
     drop(probe);
 }
 
+/// A port free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `GET /metrics` from `addr`: the body.
+fn scrape(addr: &str) -> String {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The value of the sample of `name` carrying every label of `labels`, if any.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `--metrics ADDR` serves the Prometheus text format while a client is connected: its
+/// state, its handshake, its payload and padding bytes, keepalive round trips, and a probe.
+#[test]
+fn metrics_are_served_while_traffic_flows() {
+    let dir = TempDir::new();
+    let (server_key, client_key) = keys(&dir);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let keepalive = [("PORT_MIN_NEXT_IN", "0.1"), ("PORT_MAX_NEXT_IN", "0.2")];
+    let server = ServerProcess::start_env(
+        &[
+            "--stack",
+            "port",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &server_key,
+            "--metrics",
+            &metrics,
+        ],
+        &keepalive,
+    );
+    let mut client = Command::new(bin())
+        .args([
+            "client",
+            &format!("port://{}", server.addr),
+            "--key",
+            &client_key,
+        ])
+        .envs(keepalive)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    let mut output = BufReader::new(client.stdout.take().unwrap());
+    input.write_all(b"one\n").unwrap();
+    let mut line = String::new();
+    while !line.starts_with("< one") {
+        line.clear();
+        assert!(output.read_line(&mut line).unwrap() > 0, "no echo");
+    }
+    let mut probe = std::net::TcpStream::connect(&server.addr).unwrap();
+    probe.write_all(&[0x5a; 300]).unwrap();
+    probe.shutdown(std::net::Shutdown::Write).unwrap();
+    let _ = probe.read_to_end(&mut Vec::new());
+    let server_side = ("side", "server");
+    let start = Instant::now();
+    let text = loop {
+        let text = scrape(&metrics);
+        let rtt = sample(&text, "port_keepalive_rtt_seconds_count", &[server_side]);
+        let probes = sample(&text, "port_probes_total", &[("outcome", "drained")]);
+        if rtt.is_some_and(|n| n >= 1.0) && probes == Some(1.0) {
+            break text;
+        }
+        assert!(start.elapsed() < LIMIT, "{text}");
+        thread::sleep(Duration::from_millis(50));
+    };
+    let connected = [server_side, ("state", "connected")];
+    assert_eq!(
+        sample(&text, "port_connections", &connected),
+        Some(1.0),
+        "{text}"
+    );
+    let accepted = [server_side, ("outcome", "accepted")];
+    assert_eq!(
+        sample(&text, "port_handshakes_total", &accepted),
+        Some(1.0),
+        "{text}"
+    );
+    let refused = [("outcome", "refused"), ("reason", "unauthenticated")];
+    assert_eq!(
+        sample(&text, "port_handshakes_total", &refused),
+        Some(1.0),
+        "{text}"
+    );
+    for direction in ["received", "sent"] {
+        let payload = [server_side, ("direction", direction), ("kind", "payload")];
+        assert_eq!(
+            sample(&text, "port_bytes_total", &payload),
+            Some(3.0),
+            "{text}"
+        );
+        let padding = [server_side, ("direction", direction), ("kind", "padding")];
+        assert!(
+            sample(&text, "port_bytes_total", &padding).is_some_and(|n| n > 0.0),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("port_keepalive_rtt_seconds_bucket{"),
+        "{text}"
+    );
+    drop(input);
+    let _ = client.wait();
+}
+
 #[test]
 fn echo_passthrough_on_tokio() {
     echo_over("passthrough", "tokio");

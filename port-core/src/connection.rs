@@ -46,8 +46,18 @@ pub struct Stats {
     pub messages_received: u64,
     /// Keepalive requests sent.
     pub pings_sent: u64,
-    /// Keepalive answers received.
+    /// Keepalive answers received (each gave a round-trip sample).
     pub pongs_received: u64,
+    /// Application payload bytes sealed into frames.
+    pub payload_bytes_sent: u64,
+    /// Application payload bytes opened from frames.
+    pub payload_bytes_received: u64,
+    /// Padding bytes sealed into frames (handshake padding not counted).
+    pub padding_bytes_sent: u64,
+    /// Padding bytes opened from frames.
+    pub padding_bytes_received: u64,
+    /// The latest keepalive round-trip sample.
+    pub last_rtt: Option<Duration>,
 }
 
 enum Role {
@@ -327,6 +337,7 @@ impl Connection {
         let mut stats = self.stats;
         stats.pings_sent = self.keepalive.pings_sent();
         stats.pongs_received = self.keepalive.pongs_received();
+        stats.last_rtt = self.keepalive.last_rtt();
         stats
     }
 
@@ -547,6 +558,8 @@ impl Connection {
     /// A frame was opened; a DATA payload is the last thing `rx` holds.
     fn on_frame(&mut self, now: Instant, header: FrameHeader) {
         self.stats.frames_received += 1;
+        self.stats.payload_bytes_received += u64::from(header.payload_len);
+        self.stats.padding_bytes_received += u64::from(header.pad_len);
         if header.has(FLAG_PONG) && self.keepalive.awaits(header.pong_id) {
             let next_in = self.draw_next_in();
             self.keepalive.on_pong(now, header.pong_id, next_in);
@@ -803,6 +816,8 @@ impl Connection {
             return false;
         }
         self.stats.frames_sent += 1;
+        self.stats.payload_bytes_sent += payload.len() as u64;
+        self.stats.padding_bytes_sent += u64::from(header.pad_len);
         if self.sink.is_some() {
             let kind = if header.has(FLAG_TERM) {
                 MessageKind::Term
@@ -951,6 +966,10 @@ impl Connection {
 }
 
 impl Session for Connection {
+    fn stats(&self) -> Stats {
+        Connection::stats(self)
+    }
+
     /// A server on a link with whole reads ([`Link::TCP`]) judges its peer's first write by
     /// its first input (`docs/PROTOCOL.md` §19); any other link changes nothing.
     fn handle_link_up(&mut self, _now: Instant, link: Link) {

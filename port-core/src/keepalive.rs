@@ -76,6 +76,7 @@ pub(crate) struct Keepalive {
     pongs_received: u64,
     pings_sent: u64,
     rtt: RttEstimator,
+    last_rtt: Option<Duration>,
 }
 
 impl Keepalive {
@@ -166,7 +167,9 @@ impl Keepalive {
         self.attempts.clear();
         self.wait_deadline = None;
         self.pongs_received += 1;
-        self.rtt.sample(now.saturating_duration_since(sent_at));
+        let rtt = now.saturating_duration_since(sent_at);
+        self.last_rtt = Some(rtt);
+        self.rtt.sample(rtt);
         self.cycle_start = Some(now);
         self.next_ping_at = Some(now + next_in);
     }
@@ -181,6 +184,11 @@ impl Keepalive {
 
     pub(crate) fn pongs_received(&self) -> u64 {
         self.pongs_received
+    }
+
+    /// The latest round-trip sample.
+    pub(crate) fn last_rtt(&self) -> Option<Duration> {
+        self.last_rtt
     }
 }
 

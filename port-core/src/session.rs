@@ -130,6 +130,12 @@ pub trait Session: Send {
     fn redirect(&self) -> Option<Redirect> {
         None
     }
+
+    /// The PORT connection's counters (frames, payload and padding bytes, keepalive round
+    /// trips), for metrics; a session without one reports zeros.
+    fn stats(&self) -> crate::Stats {
+        crate::Stats::default()
+    }
 }
 
 /// What a session learns about its link when the link comes up.

@@ -17,6 +17,7 @@ use port_core::{Event, Link, Redirect, Status};
 use crate::error::Error;
 use crate::fallback::{self, Handoff};
 use crate::incoming::{Incoming, ListenerShared};
+use crate::metrics::ConnectionMetrics;
 use crate::options::Options;
 use crate::redirect::SecondLink;
 use crate::runtime::{Runtime, Socket, Timer};
@@ -118,6 +119,8 @@ pub(crate) struct Driver {
     handoff: Option<Handoff>,
     /// The session's refusal of its peer was logged.
     refusal_logged: bool,
+    /// What the connection reported to the metrics facade so far (taken when it ends).
+    metrics: Option<ConnectionMetrics>,
 }
 
 impl Driver {
@@ -162,7 +165,12 @@ impl Driver {
             replay,
             handoff: None,
             refusal_logged: false,
+            metrics: None,
         };
+        driver.metrics = Some(ConnectionMetrics::start(match driver.origin {
+            Origin::Client => "client",
+            Origin::Listener { .. } => "server",
+        }));
         let runtime = runtime.clone();
         runtime.clone().spawn(Box::pin(async move {
             (&mut driver).await;
@@ -196,17 +204,24 @@ impl Future for Driver {
             match this.step(cx, &mut inner, &mut reads) {
                 Step::Progress if reads >= READS_PER_POLL => {
                     cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                    break;
                 }
                 Step::Progress => {}
-                Step::Idle => return Poll::Pending,
+                Step::Idle => break,
                 Step::Done => {
                     inner.driver_done = true;
                     inner.wake_all();
+                    if let Some(metrics) = this.metrics.take() {
+                        metrics.finish(&inner, this.handoff.is_some());
+                    }
                     return Poll::Ready(());
                 }
             }
         }
+        if let Some(metrics) = this.metrics.as_mut() {
+            metrics.update(&inner);
+        }
+        Poll::Pending
     }
 }
 

@@ -80,6 +80,7 @@ mod error;
 mod fallback;
 mod incoming;
 mod listener;
+pub mod metrics;
 mod options;
 mod redirect;
 mod runtime;

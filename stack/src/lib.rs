@@ -30,6 +30,8 @@ mod factory;
 pub mod keyfile;
 pub mod layers;
 mod names;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod registry;
 mod stack;
 pub mod tokens;

@@ -349,4 +349,13 @@ impl Session for Stack {
     fn redirect(&self) -> Option<Redirect> {
         self.layers[0].session.redirect()
     }
+
+    /// The counters of the first layer, from the bottom, that has any (the PORT layer).
+    fn stats(&self) -> port_core::Stats {
+        self.layers
+            .iter()
+            .map(|l| l.session.stats())
+            .find(|s| *s != port_core::Stats::default())
+            .unwrap_or_default()
+    }
 }

@@ -76,6 +76,10 @@ pub struct ServerArgs {
     /// allowed unless listed [env: PORT_TUNNEL_ALLOW].
     #[arg(long, value_name = "RULES")]
     pub allow: Vec<String>,
+    /// Serve metrics in the Prometheus text format at http://ADDR/metrics
+    /// [env: PORT_TUNNEL_METRICS].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// The tokens file: one `TOKEN [NAME]` per line, `#` comments; reloaded on SIGHUP.
     /// Without it every client holding the client key is accepted
     /// [env: PORT_TUNNEL_TOKENS_FILE].
@@ -118,6 +122,10 @@ pub struct ClientArgs {
     /// (without it, SOCKS5 clients need no authentication) [env: PORT_TUNNEL_SOCKS5_AUTH_FILE].
     #[arg(long, value_name = "FILE")]
     pub socks5_auth: Option<PathBuf>,
+    /// Serve metrics in the Prometheus text format at http://ADDR/metrics
+    /// [env: PORT_TUNNEL_METRICS].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// The tunnel server, STACK://HOST:PORT with the stack the server serves
     /// (port://HOST:PORT unless it was given --stack) [env: PORT_TUNNEL_SERVER].
     #[arg(long, value_name = "URL")]
@@ -208,6 +216,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 fallback: args.fallback,
                 max_unauthenticated: args.max_unauthenticated,
                 allow: (!args.allow.is_empty()).then(|| args.allow.join(",")),
+                metrics: args.metrics,
             };
             let settings = ServerSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::server::run(settings))?
@@ -217,6 +226,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 listen: args.listen,
                 socks5: args.socks5,
                 socks5_auth: args.socks5_auth,
+                metrics: args.metrics,
                 server: args.server,
                 key: args.key,
                 token: args.token,

@@ -50,6 +50,9 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
         .as_deref()
         .map(crate::socks::Credentials::read)
         .transpose()?;
+    if let Some(addr) = settings.metrics {
+        port_stack::prometheus::serve(addr).map_err(Error::msg)?;
+    }
     let mut stop = StopSignals::install()?;
     let forward = match settings.listen {
         Some(addr) => Some(listen(addr, "listening on").await?),

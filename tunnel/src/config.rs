@@ -195,6 +195,24 @@ field!(
     "a file with one USER:PASSWORD line"
 );
 field!(
+    SERVER_METRICS,
+    Server,
+    server,
+    "--metrics",
+    "PORT_TUNNEL_METRICS",
+    metrics,
+    "the HOST:PORT to serve metrics on"
+);
+field!(
+    CLIENT_METRICS,
+    Client,
+    client,
+    "--metrics",
+    "PORT_TUNNEL_METRICS",
+    metrics,
+    "the HOST:PORT to serve metrics on"
+);
+field!(
     CLIENT_LISTEN,
     Client,
     client,
@@ -391,6 +409,11 @@ fn listen_addr(value: &Value) -> Result<SocketAddr, Error> {
     addrs.next().ok_or_else(|| value.bad(FORM))
 }
 
+/// Resolves `--metrics`, if given.
+fn metrics_addr(value: Option<Value>) -> Result<Option<SocketAddr>, Error> {
+    value.map(|v| listen_addr(&v)).transpose()
+}
+
 /// Resolves the fallback's `HOST:PORT` once, at start.
 fn fallback_addr(value: &Value) -> Result<SocketAddr, Error> {
     const FORM: &str = "HOST:PORT of a service that resolves now (e.g. 127.0.0.1:8080)";
@@ -487,6 +510,8 @@ pub struct ServerFlags {
     pub max_unauthenticated: Option<usize>,
     /// `--allow` (rules joined by commas).
     pub allow: Option<String>,
+    /// `--metrics`.
+    pub metrics: Option<String>,
 }
 
 /// Everything the server runs with, checked.
@@ -501,6 +526,8 @@ pub struct ServerSettings {
     pub forward: Option<String>,
     /// The targets clients may name.
     pub allow: AllowList,
+    /// Where metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
     /// The tokens file; without one, every client holding the client key is accepted.
     pub tokens_file: Option<PathBuf>,
     /// The stack served.
@@ -559,6 +586,7 @@ impl ServerSettings {
             key_file,
             forward,
             allow,
+            metrics: metrics_addr(sources.lookup(&SERVER_METRICS, flags.metrics))?,
             tokens_file,
             stack,
             fallback,
@@ -577,6 +605,8 @@ pub struct ClientFlags {
     pub socks5: Option<String>,
     /// `--socks5-auth`.
     pub socks5_auth: Option<PathBuf>,
+    /// `--metrics`.
+    pub metrics: Option<String>,
     /// `--server`.
     pub server: Option<String>,
     /// `--key`.
@@ -596,6 +626,8 @@ pub struct ClientSettings {
     pub socks5: Option<SocketAddr>,
     /// The file of the `USER:PASSWORD` SOCKS5 clients must give, if any.
     pub socks5_auth_file: Option<PathBuf>,
+    /// Where metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
     /// The tunnel server.
     pub server: Address,
     /// The stack its URL names.
@@ -636,6 +668,7 @@ impl ClientSettings {
             listen,
             socks5,
             socks5_auth_file,
+            metrics: metrics_addr(sources.lookup(&CLIENT_METRICS, flags.metrics))?,
             server,
             stack,
             key_file,

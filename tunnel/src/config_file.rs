@@ -41,6 +41,7 @@ pub(crate) struct ServerTable {
     #[serde(default, deserialize_with = "scalar_text")]
     pub(crate) max_unauthenticated: Option<String>,
     pub(crate) allow: Option<String>,
+    pub(crate) metrics: Option<String>,
 }
 
 /// A value the file may give as a number or as text, as text.
@@ -59,6 +60,7 @@ pub(crate) struct ClientTable {
     pub(crate) stacks_file: Option<String>,
     pub(crate) socks5: Option<String>,
     pub(crate) socks5_auth_file: Option<String>,
+    pub(crate) metrics: Option<String>,
 }
 
 /// A `[port]` value: `PORT_*` variables are text, and the file may give numbers as numbers.

@@ -80,6 +80,19 @@ impl Refusal {
         }
     }
 
+    /// Its name in metrics (`port_tunnel_refusals_total{reason}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::UnknownToken => "unknown_token",
+            Refusal::NotAllowed => "not_allowed",
+            Refusal::NetworkUnreachable => "network_unreachable",
+            Refusal::HostUnreachable => "host_unreachable",
+            Refusal::ConnectionRefused => "connection_refused",
+            Refusal::TimedOut => "timed_out",
+            Refusal::Failed => "failed",
+        }
+    }
+
     /// What it means, for a person.
     pub fn describe(self) -> String {
         let unreachable = |why: &str| format!("the server cannot reach the target: {why}");

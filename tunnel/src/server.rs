@@ -55,6 +55,9 @@ pub async fn run(settings: ServerSettings) -> Result<Arc<Summary>, Error> {
             None
         }
     };
+    if let Some(addr) = settings.metrics {
+        port_stack::prometheus::serve(addr).map_err(Error::msg)?;
+    }
     let mut stop = StopSignals::install()?;
     let mut hangup = signal(SignalKind::hangup())
         .map_err(|e| Error::msg(format!("cannot handle SIGHUP: {e}")))?;
@@ -146,6 +149,9 @@ async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
             Some(entry) => (entry.name.clone(), entry.user_id),
             None => {
                 tracing::warn!(%peer, "unknown token: refused");
+                metrics::counter!("port_tunnel_refusals_total",
+                    "reason" => Refusal::UnknownToken.label())
+                .increment(1);
                 bump(&summary.refused);
                 let _ = incoming.reject(UNKNOWN_TOKEN);
                 return;
@@ -176,6 +182,8 @@ async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
                 Refusal::NotAllowed | Refusal::UnknownToken => bump(&summary.refused),
                 _ => bump(&summary.failed),
             }
+            metrics::counter!("port_tunnel_refusals_total", "reason" => refusal.label())
+                .increment(1);
             let _ = incoming.reject(refusal.status());
             return;
         }

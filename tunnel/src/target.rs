@@ -63,10 +63,12 @@ impl Target {
             }),
             socks5_proto::Address::DomainAddress(name, port) if *port != 0 => {
                 let name = std::str::from_utf8(name).map_err(|_| "a host name that is not text")?;
-                Ok(Target {
-                    host: Host::Name(host_name(name)?),
-                    port: *port,
-                })
+                // Some clients send an address literal as a name.
+                let host = match name.parse::<IpAddr>() {
+                    Ok(ip) => Host::Ip(ip),
+                    Err(_) => Host::Name(host_name(name)?),
+                };
+                Ok(Target { host, port: *port })
             }
             _ => Err("port 0".to_owned()),
         }
@@ -168,6 +170,11 @@ mod tests {
         );
         let ip = socks5_proto::Address::SocketAddress("[::1]:9".parse().unwrap());
         assert_eq!(Target::from_socks(&ip).unwrap().to_string(), "[::1]:9");
+        let literal = socks5_proto::Address::DomainAddress(b"10.0.0.1".to_vec(), 80);
+        assert_eq!(
+            Target::from_socks(&literal).unwrap().host,
+            Host::Ip([10, 0, 0, 1].into())
+        );
         let bad = socks5_proto::Address::DomainAddress(b"a b".to_vec(), 80);
         assert!(Target::from_socks(&bad).is_err());
     }

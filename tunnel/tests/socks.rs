@@ -175,3 +175,71 @@ fn a_server_needs_a_forward_target_or_an_allow_list() {
         "{err}"
     );
 }
+
+/// A port free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` from `addr`: the response.
+fn scrape(addr: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(HANG)).unwrap();
+    write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// Both tunnel processes serve metrics while a connection is carried: each side's connected
+/// PORT connection, and the server's refusals by reason.
+#[test]
+fn both_processes_serve_metrics_while_carrying() {
+    let web = http_server("metered");
+    let files = Files::new("metrics", "alpha", "alpha");
+    let (server_metrics, client_metrics) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let server = files.server_args(&["--allow", "127.0.0.1:*", "--metrics", &server_metrics]);
+    let client = files.client_args(
+        server.addr,
+        &["--socks5", "127.0.0.1:0", "--metrics", &client_metrics],
+    );
+    // A carried connection held open, and a refused one.
+    let mut held = TcpStream::connect(client.addr).unwrap();
+    held.set_read_timeout(Some(HANG)).unwrap();
+    held.write_all(&[5, 1, 0]).unwrap();
+    let mut choice = [0u8; 2];
+    held.read_exact(&mut choice).unwrap();
+    let mut request = vec![5, 1, 0, 1, 127, 0, 0, 1];
+    request.extend_from_slice(&web.port().to_be_bytes());
+    held.write_all(&request).unwrap();
+    let mut reply = [0u8; 10];
+    held.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[1], 0);
+    assert_eq!(socks_reply(client.addr, 1, b"10.0.0.1", 80), 2);
+    let server_text = scrape(&server_metrics);
+    let client_text = scrape(&client_metrics);
+    for (text, side) in [(&server_text, "server"), (&client_text, "client")] {
+        let line = format!("port_connections{{side=\"{side}\",state=\"connected\"}} 1");
+        assert!(text.contains(&line), "{side}: {text}");
+    }
+    assert!(
+        server_text.contains("port_tunnel_refusals_total{reason=\"not_allowed\"} 1"),
+        "{server_text}"
+    );
+    assert!(
+        client_text.contains("port_handshakes_total{side=\"client\",outcome=\"rejected\"} 1"),
+        "{client_text}"
+    );
+    drop(held);
+}
