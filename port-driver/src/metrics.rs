@@ -100,11 +100,12 @@ impl ConnectionMetrics {
             new.payload_bytes_received - old.payload_bytes_received,
             new.padding_bytes_received - old.padding_bytes_received,
         );
-        if new.pongs_received > old.pongs_received {
-            if let Some(rtt) = new.last_rtt {
-                metrics::histogram!("port_keepalive_rtt_seconds", "side" => self.side)
-                    .record(rtt.as_secs_f64());
-            }
+        if let Some(rtt) = new
+            .last_rtt
+            .filter(|_| new.pongs_received > old.pongs_received)
+        {
+            metrics::histogram!("port_keepalive_rtt_seconds", "side" => self.side)
+                .record(rtt.as_secs_f64());
         }
         self.stats = stats;
         self.traffic = traffic;
