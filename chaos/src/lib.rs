@@ -3,7 +3,7 @@
 //! Kernel netem is not available everywhere (many container and CI kernels have no netem qdisc
 //! and cannot load it), so this crate builds its own: two network namespaces, one for a client
 //! and one for a server, each with a TUN device routing the peer's address, and a user-space
-//! bridge in the root namespace that reads every IP packet from one TUN device and writes it
+//! bridge in the harness's own namespace that reads every IP packet from one TUN device and writes it
 //! to the other after applying faults: delay with jitter, loss, duplication, reordering,
 //! corruption, tampering and a blackhole. Real kernel TCP and the real adapters face the
 //! faults.
@@ -18,7 +18,8 @@
 //! - [`faults`]: the netem vocabulary (`delay 100ms 75ms`, `loss 30%`, ...) and its parser.
 //! - [`inject`]: the decisions, seeded and free of devices, so they are unit-tested.
 //! - [`packet`]: IPv4/TCP parsing, corruption, tampering with a fixed checksum.
-//! - [`netns`]: the namespaces, removed on drop, on failure, on Ctrl-C and after a killed run.
+//! - [`netns`]: the harness's own user and network namespaces (no root needed), and the
+//!   client's and server's, gone whenever the harness goes, even killed outright.
 //! - [`link`]: the TUN devices and the bridge.
 //! - [`record`], [`label`], [`plot`]: every packet, its PORT message kind, one SVG per run.
 //! - [`histogram`]: distributions a passive observer measures (popcounts, record sizes) as SVG.

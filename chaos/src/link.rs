@@ -1,10 +1,10 @@
 //! The link between the two namespaces: a TUN device in each, and a bridge in this process
 //! that moves every IP packet from one device to the other through the [`Injector`].
 //!
-//! The devices are created in the root namespace, where this process runs, and then moved
-//! into their namespaces with `ip link set DEV netns NAME`: the open file descriptor stays
-//! attached to the device, so the bridge reads and writes it from the root namespace without
-//! entering any other. Each device is point-to-point: the client's carries `10.213.0.1 peer
+//! The devices are created in the harness's own namespace, where this process runs, and then
+//! moved into their namespaces with `ip link set DEV netns PID`: the open file descriptor
+//! stays attached to the device, so the bridge reads and writes it from its own namespace
+//! without entering any other. Each device is point-to-point: the client's carries `10.213.0.1 peer
 //! 10.213.0.2`, the server's the reverse, so each side's route to the other leads into the
 //! bridge.
 
@@ -144,9 +144,9 @@ impl Link {
         ];
         for (dev, ns, local, peer) in sides {
             let (local, peer) = (local.to_string(), peer.to_string());
-            ip(&["link", "set", dev, "netns", ns])?;
-            ip(&["-n", ns, "addr", "add", &local, "peer", &peer, "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["link", "set", dev, "netns", &ns.pid().to_string()])?;
+            ns.ip(&["addr", "add", &local, "peer", &peer, "dev", dev])?;
+            ns.ip(&["link", "set", dev, "up"])?;
         }
         Ok(())
     }

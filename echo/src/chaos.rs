@@ -85,6 +85,13 @@ pub fn run(args: ChaosArgs) -> Result<(), Error> {
         .transpose()
         .map_err(|e| Error::msg(e.to_string()))?;
     port_chaos::preflight::check().map_err(|e| Error::msg(e.to_string()))?;
+    // The run itself happens in a user namespace with a network of its own: no root needed,
+    // and nothing of the machine's own network touched.
+    if let Some(status) =
+        port_chaos::netns::enter_own_network().map_err(|e| Error::msg(e.to_string()))?
+    {
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Error::msg(format!("cannot find the echotest binary: {e}")))?;
     let dir = std::env::temp_dir().join(format!("echotest-chaos-{}", std::process::id()));

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use port_chaos::label::{self, Kind, SentMessage};
-use port_chaos::netns::{Namespaces, SERVER_ADDR};
+use port_chaos::netns::{Netns, SERVER_ADDR};
 use port_chaos::record::Tally;
 use port_chaos::{Faults, Link, PacketRecord};
 use port_core::Config;
@@ -212,13 +212,14 @@ fn forward<R: Read + Send + 'static>(from: Side, stream: R, tx: mpsc::Sender<Eve
 }
 
 fn spawn(
-    namespace: &str,
+    namespace: &Netns,
     exe: &Path,
     args: &[String],
     tx: &mpsc::Sender<Event>,
     from: Side,
 ) -> Result<Guard, Error> {
-    let mut child = Namespaces::command(namespace, exe)
+    let mut child = namespace
+        .command(exe)
         .args(args)
         .envs(ENV)
         .stdin(Stdio::null())
@@ -470,17 +471,10 @@ pub fn run(
 
 /// TCP connections established on the server's port inside `namespace` (`None` when `ss`
 /// cannot tell).
-fn established(namespace: &str) -> Option<usize> {
-    let output = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            namespace,
-            "ss",
-            "-Htn",
-            "state",
-            "established",
-        ])
+fn established(namespace: &Netns) -> Option<usize> {
+    let output = namespace
+        .command(Path::new("ss"))
+        .args(["-Htn", "state", "established"])
         .output()
         .ok()?;
     if !output.status.success() {
