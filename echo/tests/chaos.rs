@@ -5,6 +5,7 @@
 //! iproute2 or util-linux is missing), each test prints `skipped: <what is missing>` and
 //! passes, unless `PORT_CHAOS=require` (as CI sets it), under which a skip is a failure.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -23,7 +24,9 @@ fn runnable() -> bool {
     if std::env::var("PORT_CHAOS").is_ok_and(|v| v == "require") {
         panic!("PORT_CHAOS=require, but {missing}");
     }
-    println!("skipped: {missing}");
+    // Straight to stderr: the test harness captures `println!` of a passing test, and a skip
+    // must be seen.
+    let _ = writeln!(std::io::stderr(), "skipped: {missing}");
     false
 }
 
