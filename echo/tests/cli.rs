@@ -936,11 +936,11 @@ fn metrics_are_served_while_traffic_flows() {
             Some(3.0),
             "{text}"
         );
-        let padding = [server_side, ("direction", direction), ("kind", "padding")];
-        assert!(
-            sample(&text, "port_bytes_total", &padding).is_some_and(|n| n > 0.0),
-            "{text}"
-        );
+        for kind in ["padding", "framing"] {
+            let labels = [server_side, ("direction", direction), ("kind", kind)];
+            let bytes = sample(&text, "port_bytes_total", &labels);
+            assert!(bytes.is_some_and(|n| n > 0.0), "{text}");
+        }
     }
     assert!(
         text.contains("port_keepalive_rtt_seconds_bucket{"),

@@ -6,7 +6,7 @@
 //! | `port_connections` | gauge | `side` (client, server), `state` (handshaking, authenticating, connected) |
 //! | `port_handshakes_total` | counter | `side`, `outcome` (accepted, rejected, refused, timed_out, closed, evicted, spliced), `reason` (for refused) |
 //! | `port_probes_total` | counter | `outcome` (drained, spliced): server connections that sent bytes and never authenticated |
-//! | `port_bytes_total` | counter | `side`, `direction` (sent, received), `kind` (payload, padding, overhead: framing, handshake and tags) |
+//! | `port_bytes_total` | counter | `side`, `direction` (sent, received), `kind` (payload, padding, framing: frame headers, tags and the handshake) |
 //! | `port_keepalive_rtt_seconds` | histogram | `side` |
 
 use port_core::{CloseReason, InitRefusal, Stats};
@@ -116,7 +116,7 @@ impl ConnectionMetrics {
         for (kind, n) in [
             ("payload", payload),
             ("padding", padding),
-            ("overhead", wire.saturating_sub(payload + padding)),
+            ("framing", wire.saturating_sub(payload + padding)),
         ] {
             if n > 0 {
                 metrics::counter!("port_bytes_total", "side" => side, "direction" => direction,

@@ -96,22 +96,58 @@ fn socks5_authentication_is_required_when_configured() {
     assert_ne!(code, Some(0));
 }
 
-/// A raw SOCKS5 CONNECT to `target` (`[host bytes], port`) through `proxy`: the reply code.
+/// A raw SOCKS5 request for a host name (`host`) and `port` through `proxy`: the reply code.
 fn socks_reply(proxy: SocketAddr, command: u8, host: &[u8], port: u16) -> u8 {
+    let mut address = vec![3, host.len() as u8];
+    address.extend_from_slice(host);
+    socks_request(proxy, command, &address, port).1
+}
+
+/// A raw SOCKS5 request for `address` (its type byte first) and `port` through `proxy`: the
+/// open connection and the reply code.
+fn socks_request(proxy: SocketAddr, command: u8, address: &[u8], port: u16) -> (TcpStream, u8) {
     let mut tcp = TcpStream::connect(proxy).unwrap();
     tcp.set_read_timeout(Some(HANG)).unwrap();
     tcp.write_all(&[5, 1, 0]).unwrap();
     let mut choice = [0u8; 2];
     tcp.read_exact(&mut choice).unwrap();
     assert_eq!(choice, [5, 0]);
-    let mut request = vec![5, command, 0, 3, host.len() as u8];
-    request.extend_from_slice(host);
+    let mut request = vec![5, command, 0];
+    request.extend_from_slice(address);
     request.extend_from_slice(&port.to_be_bytes());
     tcp.write_all(&request).unwrap();
     let mut reply = [0u8; 10];
     tcp.read_exact(&mut reply).unwrap();
     assert_eq!((reply[0], reply[2]), (5, 0));
-    reply[1]
+    (tcp, reply[1])
+}
+
+/// An IPv6 target (address type 4) through both processes, data both ways.
+#[test]
+fn an_ipv6_target_is_carried() {
+    let listener = match TcpListener::bind("[::1]:0") {
+        Ok(listener) => listener,
+        Err(e) => panic!("this test needs IPv6 on loopback: {e}"),
+    };
+    let port = listener.local_addr().unwrap().port();
+    let echo = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        echo_connection(tcp);
+    });
+    let files = Files::new("socks-v6", "alpha", "alpha");
+    let server = files.server_args(&["--allow", "[::1]:*"]);
+    let client = files.client_args(server.addr, &["--socks5", "127.0.0.1:0"]);
+    let mut v6 = vec![4];
+    v6.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    let (mut tcp, code) = socks_request(client.addr, 1, &v6, port);
+    assert_eq!(code, 0);
+    tcp.write_all(b"over v6").unwrap();
+    tcp.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    tcp.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"over v6");
+    echo.join().unwrap();
+    server.wait_log(&format!("target=[::1]:{port}"));
 }
 
 #[test]
@@ -215,17 +251,8 @@ fn both_processes_serve_metrics_while_carrying() {
         &["--socks5", "127.0.0.1:0", "--metrics", &client_metrics],
     );
     // A carried connection held open, and a refused one.
-    let mut held = TcpStream::connect(client.addr).unwrap();
-    held.set_read_timeout(Some(HANG)).unwrap();
-    held.write_all(&[5, 1, 0]).unwrap();
-    let mut choice = [0u8; 2];
-    held.read_exact(&mut choice).unwrap();
-    let mut request = vec![5, 1, 0, 1, 127, 0, 0, 1];
-    request.extend_from_slice(&web.port().to_be_bytes());
-    held.write_all(&request).unwrap();
-    let mut reply = [0u8; 10];
-    held.read_exact(&mut reply).unwrap();
-    assert_eq!(reply[1], 0);
+    let (held, code) = socks_request(client.addr, 1, &[1, 127, 0, 0, 1], web.port());
+    assert_eq!(code, 0);
     assert_eq!(socks_reply(client.addr, 1, b"10.0.0.1", 80), 2);
     let server_text = scrape(&server_metrics);
     let client_text = scrape(&client_metrics);
