@@ -159,8 +159,9 @@ pub(crate) async fn open(
             _ => &shared.summary.failed,
         };
         bump(counter);
-        tracing::warn!(%peer, server = %shared.server, target = ?target.map(ToString::to_string),
-            error = %describe(e), "cannot open a tunnel for this connection");
+        let target = target.map_or_else(|| "the forward target".to_owned(), ToString::to_string);
+        tracing::warn!(%peer, server = %shared.server, %target, error = %describe(e),
+            "cannot open a tunnel for this connection");
     })
 }
 
