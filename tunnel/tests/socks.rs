@@ -38,10 +38,12 @@ fn http_server(body: &'static str) -> SocketAddr {
     addr
 }
 
-/// `curl -sS --proxy PROXY URL`: its exit code, stdout and stderr.
-fn curl(proxy: &str, url: &str) -> (Option<i32>, String, String) {
+/// `curl -sS PROXY_ARGS URL`: its exit code, stdout and stderr.
+fn curl(proxy: &[&str], url: &str) -> (Option<i32>, String, String) {
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--proxy", proxy, url])
+        .args(["-sS", "--max-time", "30"])
+        .args(proxy)
+        .arg(url)
         .output()
         .expect("curl must be installed for this test (apt-get install curl)");
     (
@@ -57,10 +59,10 @@ fn curl_reaches_a_local_web_server_through_both_processes() {
     let files = Files::new("socks-curl", "alpha", "alpha");
     let server = files.server_args(&["--allow", "localhost:*,127.0.0.0/8:1-65535"]);
     let client = files.client_args(server.addr, &["--socks5", "127.0.0.1:0"]);
-    let proxy = format!("socks5h://{}", client.addr);
+    let proxy = client.addr.to_string();
     for host in ["localhost", "127.0.0.1"] {
         let url = format!("http://{host}:{}/", web.port());
-        let (code, body, err) = curl(&proxy, &url);
+        let (code, body, err) = curl(&["--socks5-hostname", &proxy], &url);
         assert_eq!(code, Some(0), "{url}: {err}\nclient: {}", client.log());
         assert_eq!(body, "hello through socks5");
     }
@@ -86,13 +88,13 @@ fn socks5_authentication_is_required_when_configured() {
     );
     let url = format!("http://127.0.0.1:{}/", web.port());
     let good = format!("socks5h://alice:open%20sesame@{}", client.addr);
-    let (code, body, err) = curl(&good, &url);
+    let (code, body, err) = curl(&["--proxy", &good], &url);
     assert_eq!((code, body.as_str()), (Some(0), "authenticated"), "{err}");
     let wrong = format!("socks5h://alice:guess@{}", client.addr);
-    let (code, _, _) = curl(&wrong, &url);
+    let (code, _, _) = curl(&["--proxy", &wrong], &url);
     assert_ne!(code, Some(0));
     let anonymous = format!("socks5h://{}", client.addr);
-    let (code, _, _) = curl(&anonymous, &url);
+    let (code, _, _) = curl(&["--proxy", &anonymous], &url);
     assert_ne!(code, Some(0));
 }
 
