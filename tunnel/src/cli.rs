@@ -71,7 +71,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub forward: Option<String>,
     /// The targets clients may name (port-tunnel client --socks5): HOST:PORTS rules, HOST
-    /// one of *, an IP address ([v6] in brackets), a CIDR network, a host name or *.suffix,
+    /// one of *, an IP address (IPv6 in brackets), a CIDR network, a host name or *.suffix,
     /// PORTS one of *, N or N-M; repeat the flag or separate rules with commas. Nothing is
     /// allowed unless listed [env: PORT_TUNNEL_ALLOW].
     #[arg(long, value_name = "RULES")]

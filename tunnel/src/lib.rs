@@ -44,9 +44,10 @@
 //!
 //! **Tokens**: the server's `--tokens` file holds one `TOKEN [NAME]` per line (`#`
 //! comments) and is reloaded on SIGHUP; an unknown token is refused with the status
-//! `registration error` ([`server::UNKNOWN_TOKEN`]), an unreachable forward target with
-//! `connection error` ([`server::TARGET_DOWN`]); the client then closes the local connection
-//! with a FIN.
+//! `registration error` ([`port_stack::tokens::UNKNOWN_TOKEN`]), a target that is not allowed
+//! or cannot be reached with the status of its [`refusal::Refusal`]; the client logs it in
+//! words (a SOCKS5 client gets the matching reply) and closes the local connection with a
+//! FIN.
 //!
 //! **Stacks**: the server's `--stack` may put layers of the stack registry over PORT
 //! (`port+passthrough`), and the client names the same stack in its URL
