@@ -43,18 +43,20 @@ impl Refusal {
         }
     }
 
+    /// Every refusal.
+    pub const ALL: [Refusal; 7] = [
+        Refusal::UnknownToken,
+        Refusal::NotAllowed,
+        Refusal::NetworkUnreachable,
+        Refusal::HostUnreachable,
+        Refusal::ConnectionRefused,
+        Refusal::TimedOut,
+        Refusal::Failed,
+    ];
+
     /// The refusal a status stands for; `None` for a status a tunnel server does not send.
     pub fn from_status(status: Status) -> Option<Refusal> {
-        const ALL: [Refusal; 7] = [
-            Refusal::UnknownToken,
-            Refusal::NotAllowed,
-            Refusal::NetworkUnreachable,
-            Refusal::HostUnreachable,
-            Refusal::ConnectionRefused,
-            Refusal::TimedOut,
-            Refusal::Failed,
-        ];
-        ALL.into_iter().find(|r| r.status() == status)
+        Refusal::ALL.into_iter().find(|r| r.status() == status)
     }
 
     /// The SOCKS5 reply that says the same.
@@ -116,15 +118,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_keep_their_socks_meaning() {
-        for refusal in [
-            Refusal::UnknownToken,
-            Refusal::NotAllowed,
-            Refusal::NetworkUnreachable,
-            Refusal::HostUnreachable,
-            Refusal::ConnectionRefused,
-            Refusal::TimedOut,
-            Refusal::Failed,
-        ] {
+        for refusal in Refusal::ALL {
             assert_eq!(Refusal::from_status(refusal.status()), Some(refusal));
         }
         assert_eq!(Refusal::NotAllowed.status(), Status::Application(0x102));
