@@ -55,49 +55,14 @@ bin="$root/target/release/port-tunnel"
 relay="$root/target/release/examples/sealed_relay"
 
 work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# Starts a daemon in the background (its pid joins `pids` and `pid_of[name]`).
-declare -A pid_of
-launch() { # name command...
-    local name=$1 out="$work/$1.out"; shift
-    "$@" >"$out" 2>"$out.log" &
-    pids+=($!)
-    pid_of[$name]=$!
-}
-
-# Waits for a daemon's `listening on ADDR` line and prints the port.
-port_of() { # name
-    local out="$work/$1.out"
-    for _ in $(seq 400); do
-        if grep -q '^listening on ' "$out"; then
-            sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out"
-            return
-        fi
-        sleep 0.05
-    done
-    echo "no listening line from $1" >&2; cat "$out.log" >&2; exit 1
-}
+# shellcheck source=tunnel/bench/lib.sh
+source "$root/tunnel/bench/lib.sh"
 
 "$bin" keygen --out "$work/keys" >/dev/null
 echo "bench" > "$work/tokens"
 iperf_port=$(free_port)
 launch iperf-server iperf3 -s -p "$iperf_port"
 sleep 0.3
-
-# Gbit/s the iperf3 receiver saw.
-measure() { # port len streams
-    iperf3 -c 127.0.0.1 -p "$1" -t "$secs" -l "$2" -P "$3" -J |
-        jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100'
-}
 
 # Both tunnel pairs run side by side (only one carries traffic at a time).
 declare -A tunnel_port
@@ -121,9 +86,6 @@ fi
 launch floor-server "$relay" open 127.0.0.1:0 "127.0.0.1:$iperf_port"
 launch floor-client "$relay" seal 127.0.0.1:0 "127.0.0.1:$(port_of floor-server)"
 floor_port=$(port_of floor-client)
-
-# User and system CPU ticks a process has used so far.
-ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 # One 4 GiB transfer to a port: "Gbit/s user-s sys-s" (the last two of the iperf3 client).
 transfer() { # port
@@ -175,19 +137,6 @@ if [ "$mode" = cpu ]; then
     cpu_table
     exit
 fi
-
-median() { python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-
-# CPU seconds per GiB of a tunnel pair over a 2 GiB transfer through it.
-pair_cpu() { # port client-name server-name
-    local hz b1 b2 a1 a2
-    hz=$(getconf CLK_TCK)
-    b1=$(ticks "${pid_of[$2]}"); b2=$(ticks "${pid_of[$3]}")
-    iperf3 -c 127.0.0.1 -p "$1" -n 2G -l 128K -J >/dev/null
-    a1=$(ticks "${pid_of[$2]}"); a2=$(ticks "${pid_of[$3]}")
-    python3 -c "import sys; t=[int(x) for x in sys.argv[1:]]; print(f'{(sum(t[4:])-sum(t[:4]))/$hz/2:.3f}')" $b1 $b2 $a1 $a2
-}
 
 if [ "$mode" = vs ]; then
     echo "this tree's port-tunnel against $other, default padding, $rounds interleaved rounds"
