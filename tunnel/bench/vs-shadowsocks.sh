@@ -99,7 +99,7 @@ paths+=(port-tunnel)
 
 echo "$(date -u +%Y-%m-%d) · $(nproc) CPUs · load $(cut -d' ' -f1-3 /proc/loadavg) · shadowsocks-rust $SS_VERSION · $secs s per measurement, $rounds interleaved rounds"
 echo
-echo "| write | streams | direction | $(printf '%s Gbit/s | ' "${paths[@]}")$(printf 'port-tunnel / %s | ' "${paths[@]:1:2}")"
+echo "| write | streams | direction |$(printf ' %s Gbit/s |' "${paths[@]}")$(printf ' port-tunnel / %s |' "${paths[@]:1:2}")"
 echo "|---:|---:|---|$(printf -- '---:|%.0s' "${paths[@]}")---:|---:|"
 for case in "128K 1" "128K 4" "1400 1"; do
     for direction in forward reverse; do
