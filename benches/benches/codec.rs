@@ -26,7 +26,7 @@ use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use port_core::frame::{FLAG_DATA, FrameHeader, FrameOpener, FrameSealer, HEADER_WIRE_LEN};
-use port_core::{Config, MAX_FRAME_PAYLOAD, Padding};
+use port_core::{Cipher, Config, MAX_FRAME_PAYLOAD, Padding};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use benches::compare::{self, Entry, Plan};
@@ -161,9 +161,9 @@ impl Fixture {
     }
 
     /// One PORT frame round trip per call.
-    fn port(&self, pad: u16) -> impl FnMut() + '_ {
-        let mut sealer = FrameSealer::new(&KEY);
-        let mut opener = FrameOpener::new(&KEY, MAX_FRAME_PAYLOAD);
+    fn port(&self, cipher: Cipher, pad: u16) -> impl FnMut() + '_ {
+        let mut sealer = FrameSealer::new(cipher, &KEY);
+        let mut opener = FrameOpener::new(cipher, &KEY, MAX_FRAME_PAYLOAD);
         let mut wire = BytesMut::new();
         let header = self.header(pad);
         move || port_round_trip(&mut sealer, &mut opener, &header, &self.payload, &mut wire)
@@ -195,7 +195,10 @@ fn codec(c: &mut Criterion) {
         });
         for pad in PADDINGS {
             group.bench_function(BenchmarkId::new(format!("port/pad{pad}"), size), |b| {
-                b.iter(fx.port(pad))
+                b.iter(fx.port(Cipher::ChaCha20Poly1305, pad))
+            });
+            group.bench_function(BenchmarkId::new(format!("port-aes/pad{pad}"), size), |b| {
+                b.iter(fx.port(Cipher::Aes256Gcm, pad))
             });
         }
         for pad in PADDINGS {
@@ -221,8 +224,15 @@ fn summary() {
             Entry::new("raw rustcrypto", fx.raw_rustcrypto()),
         ];
         for pad in PADDINGS {
-            entries.push(Entry::new(format!("port frame pad {pad}"), fx.port(pad)));
+            entries.push(Entry::new(
+                format!("port frame pad {pad}"),
+                fx.port(Cipher::ChaCha20Poly1305, pad),
+            ));
         }
+        entries.push(Entry::new(
+            "port AES frame pad 0",
+            fx.port(Cipher::Aes256Gcm, 0),
+        ));
         for pad in PADDINGS {
             entries.push(Entry::new(
                 format!("port message pad {pad}"),

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use port_core::Session;
 use port_core::frame::{FLAG_DATA, FrameHeader, FrameOpener, FrameSealer, HEADER_WIRE_LEN};
-use port_core::{ClientConfig, ClientKey, Config, Connection, Event, ServerConfig, ServerKey};
+use port_core::{
+    Cipher, ClientConfig, ClientKey, Config, Connection, Event, ServerConfig, ServerKey,
+};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 use benches::compare::Entry;
@@ -150,8 +152,8 @@ fn core_allocations() {
     const MESSAGES: usize = 20_000;
 
     // The bare codec, one reused buffer.
-    let mut sealer = FrameSealer::new(&[1; 32]);
-    let mut opener = FrameOpener::new(&[1; 32], 65535);
+    let mut sealer = FrameSealer::new(Cipher::default(), &[1; 32]);
+    let mut opener = FrameOpener::new(Cipher::default(), &[1; 32], 65535);
     let mut wire = BytesMut::new();
     let payload = vec![0u8; 1400];
     let header = FrameHeader {

@@ -112,6 +112,11 @@ pub struct KeygenArgs {
     /// (e.g. 'prefix=@tls&popcount=low&lengths=shaped'). Default: PORT/1 unchanged.
     #[arg(long, value_name = "SHAPE", value_parser = shape_arg, conflicts_with = "seaside")]
     pub shape: Option<port_core::Shape>,
+    /// The AEAD of the server's connections, carried in both key lines and never visible on
+    /// the wire: `chacha20-poly1305` (the default) or `aes-256-gcm` (faster where both ends
+    /// have AES instructions; see docs/PROTOCOL.md §20).
+    #[arg(long, value_name = "CIPHER", conflicts_with = "seaside", default_value_t = port_core::Cipher::default())]
+    pub cipher: port_core::Cipher,
 }
 
 /// Arguments of `echotest server`.
@@ -346,7 +351,9 @@ fn keygen(args: KeygenArgs) -> Result<(), Error> {
         let server = crate::keygen::generate_seaside()?;
         (server.to_text(), server.client_key().to_text())
     } else {
-        let server = crate::keygen::generate()?.with_shape(args.shape.unwrap_or_default());
+        let server = crate::keygen::generate()?
+            .with_shape(args.shape.unwrap_or_default())
+            .with_cipher(args.cipher);
         (server.to_text(), server.client_key().to_text())
     };
     match args.out {

@@ -562,6 +562,55 @@ fn echo_port_with_a_shaped_key_line() {
 }
 
 #[test]
+fn echo_port_with_an_aes_key_line_and_a_cipher_mismatch_goes_unanswered() {
+    let dir = TempDir::new();
+    let files = keys_with(&dir, &["--cipher", "aes-256-gcm"]);
+    let client_line = std::fs::read_to_string(&files.1).unwrap();
+    for file in [&files.0, &files.1] {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.trim_end().ends_with("?cipher=aes-256-gcm"), "{text}");
+    }
+    echo_with_keys("port", "tokio", files.clone());
+    echo_with_keys("port", "smol", files.clone());
+
+    // The same key without the cipher: the server sees a stranger and never answers.
+    let chacha = dir.file("chacha-client.key");
+    let plain = client_line
+        .trim_end()
+        .trim_end_matches("?cipher=aes-256-gcm");
+    std::fs::write(&chacha, format!("{plain}\n")).unwrap();
+    let server = ServerProcess::start(&[
+        "--stack",
+        "port",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        &files.0,
+    ]);
+    let url = format!("port://{}", server.addr);
+    let result = run_env(
+        &[
+            "client",
+            &url,
+            "--key",
+            chacha.to_str().unwrap(),
+            "--message",
+            "x",
+        ],
+        "",
+        &[("PORT_TIMEOUT", "1")],
+    );
+    let line = result.one_error_line();
+    assert!(
+        line.contains("the server never answered the handshake"),
+        "{line}"
+    );
+    assert!(!server.stderr().contains("accepted"), "{}", server.stderr());
+    let bad = run(&["keygen", "--cipher", "aes-128-gcm"]);
+    assert!(!bad.ok() && bad.stderr.contains("aes-256-gcm"), "{bad:?}");
+}
+
+#[test]
 fn a_client_gets_through_400_silent_connections_at_256_descriptors() {
     let dir = TempDir::new();
     let (server_key, client_key) = keys(&dir);

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use bytes::BytesMut;
 use port_core::frame::{FLAG_DATA, FLAG_TERM, FrameHeader, FrameSealer, HEADER_LEN};
-use port_core::{MAX_TOKEN_LEN, Status};
+use port_core::{Cipher, MAX_TOKEN_LEN, Status};
 use port_fuzz::client_init::MutatedInit;
 use port_fuzz::frames::{FrameInput, FrameSpec, KEY, VALID_FLAGS};
 use port_fuzz::setup::{
@@ -319,7 +319,7 @@ fn frame_seeds(corpus: &mut Corpus) {
     }
     // The garbage part: a genuine stream under the key the garbage opener uses.
     let mut sealed = BytesMut::new();
-    let mut sealer = FrameSealer::new(&KEY);
+    let mut sealer = FrameSealer::new(Cipher::default(), &KEY);
     for spec in &specs {
         let header = FrameHeader {
             flags: spec.flags,

@@ -17,7 +17,7 @@ use port_core::frame::{
     BODY_TAG_LEN, FLAG_DATA, FLAG_MORE, FLAG_TERM, FrameHeader, FrameOpener, FrameSealer,
     HEADER_LEN, HEADER_WIRE_LEN,
 };
-use port_core::{MAX_FRAME_PAYLOAD, MAX_PADDING, ProtocolError};
+use port_core::{Cipher, MAX_FRAME_PAYLOAD, MAX_PADDING, ProtocolError};
 
 use crate::encode::Encoder;
 
@@ -209,7 +209,7 @@ fn header_of(spec: &FrameSpec, payload_len: usize) -> FrameHeader {
 
 fn check_sealed_stream(input: &FrameInput) {
     let limit = usize::from(input.opener_limit);
-    let mut sealer = FrameSealer::new(&KEY);
+    let mut sealer = FrameSealer::new(Cipher::default(), &KEY);
     let mut wire = BytesMut::new();
     // (header, payload, header start, body start, end) of each frame.
     let mut frames = Vec::new();
@@ -241,7 +241,7 @@ fn check_sealed_stream(input: &FrameInput) {
         }
         _ => None,
     };
-    let mut opener = FrameOpener::new(&KEY, limit);
+    let mut opener = FrameOpener::new(Cipher::default(), &KEY, limit);
     for (header, payload, start, body, end) in frames {
         let in_header = flip.is_some_and(|at| (start..body).contains(&at));
         let in_body = flip.is_some_and(|at| (body..end).contains(&at));
@@ -272,7 +272,7 @@ fn check_sealed_stream(input: &FrameInput) {
 
 fn check_garbage(input: &FrameInput, mut garbage: &[u8]) {
     let key = [input.garbage_key; 32];
-    let mut opener = FrameOpener::new(&key, usize::from(input.garbage_limit));
+    let mut opener = FrameOpener::new(Cipher::default(), &key, usize::from(input.garbage_limit));
     let (flags, payload_len, pad_len) = input.body_header;
     let arbitrary_header = FrameHeader {
         flags,
@@ -287,7 +287,7 @@ fn check_garbage(input: &FrameInput, mut garbage: &[u8]) {
     if garbage.len() != arbitrary_header.body_wire_len() {
         assert_eq!(opened, Err(ProtocolError::Malformed("body length")));
     }
-    let mut opener = FrameOpener::new(&key, usize::from(input.garbage_limit));
+    let mut opener = FrameOpener::new(Cipher::default(), &key, usize::from(input.garbage_limit));
     while !garbage.is_empty() {
         let n = garbage.len().min(HEADER_WIRE_LEN);
         let mut hdr = garbage[..n].to_vec();

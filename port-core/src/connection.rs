@@ -481,9 +481,11 @@ impl Connection {
         };
         let header = prefix.header;
         self.set_peer_limits(header.max_payload, header.max_message);
-        self.sealer = Some(FrameSealer::new(&responder.keys.server_to_client));
+        let keys = &responder.keys;
+        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.server_to_client));
         self.opener = Some(FrameOpener::new(
-            &responder.keys.client_to_server,
+            keys.cipher,
+            &keys.client_to_server,
             self.config.max_frame_payload(),
         ));
         self.state = State::ServerDecide {
@@ -506,9 +508,11 @@ impl Connection {
             return self.fail(CloseReason::Rejected(status));
         }
         self.set_peer_limits(header.max_payload, header.max_message);
-        self.sealer = Some(FrameSealer::new(&prefix.keys.client_to_server));
+        let keys = &prefix.keys;
+        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.client_to_server));
         self.opener = Some(FrameOpener::new(
-            &prefix.keys.server_to_client,
+            keys.cipher,
+            &keys.server_to_client,
             self.config.max_frame_payload(),
         ));
         // The server picks our first keepalive delay; our own ceiling keeps the documented

@@ -117,7 +117,8 @@ pub enum ProtocolError {
         /// The receiver's limit.
         max: usize,
     },
-    /// A direction's nonce counter is exhausted; the connection cannot go on safely.
+    /// A direction's key is used up: its nonce counter ran out, or, under AES-256-GCM, it sealed
+    /// its budget of 2^34 blocks (256 GiB). The connection cannot go on safely.
     NonceExhausted,
 }
 
@@ -135,7 +136,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MessageTooLarge { len, max } => {
                 write!(f, "message of {len} bytes exceeds the limit of {max}")
             }
-            ProtocolError::NonceExhausted => f.write_str("nonce counter exhausted"),
+            ProtocolError::NonceExhausted => {
+                f.write_str("the direction's key is used up (nonce counter or AES-GCM budget)")
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::cipher::Cipher;
 use crate::config::MAX_PADDING;
 use crate::crypto::{Aead, TAG_LEN};
 use crate::error::ProtocolError;
@@ -129,10 +130,10 @@ pub struct FrameSealer {
 }
 
 impl FrameSealer {
-    /// A sealer for a direction key, starting at nonce 0.
-    pub fn new(key: &[u8; 32]) -> Self {
+    /// A sealer for a direction key under `cipher`, starting at nonce 0.
+    pub fn new(cipher: Cipher, key: &[u8; 32]) -> Self {
         FrameSealer {
-            aead: Aead::new(key),
+            aead: Aead::new(cipher, key),
         }
     }
 
@@ -176,10 +177,11 @@ pub struct FrameOpener {
 }
 
 impl FrameOpener {
-    /// An opener for a direction key that accepts payloads up to `max_payload` bytes.
-    pub fn new(key: &[u8; 32], max_payload: usize) -> Self {
+    /// An opener for a direction key under `cipher` that accepts payloads up to `max_payload`
+    /// bytes.
+    pub fn new(cipher: Cipher, key: &[u8; 32], max_payload: usize) -> Self {
         FrameOpener {
-            aead: Aead::new(key),
+            aead: Aead::new(cipher, key),
             max_payload,
         }
     }
@@ -279,14 +281,20 @@ mod tests {
 
     #[test]
     fn sealed_frames_open_in_order_and_fail_out_of_order() {
+        for cipher in Cipher::ALL {
+            frames_round_trip_in_order(cipher);
+        }
+    }
+
+    fn frames_round_trip_in_order(cipher: Cipher) {
         let key = [3u8; 32];
-        let mut sealer = FrameSealer::new(&key);
+        let mut sealer = FrameSealer::new(cipher, &key);
         let mut wire = BytesMut::new();
         for (i, msg) in [&b"first"[..], b"", b"third message"].iter().enumerate() {
             let h = header(FLAG_DATA, msg.len() as u16, i as u16 * 5);
             sealer.seal(&h, msg, &mut wire).unwrap();
         }
-        let mut opener = FrameOpener::new(&key, 1 << 16);
+        let mut opener = FrameOpener::new(cipher, &key, 1 << 16);
         for msg in [&b"first"[..], b"", b"third message"] {
             let mut hdr = wire.split_to(HEADER_WIRE_LEN);
             let h = opener.open_header(&mut hdr).unwrap();
@@ -298,9 +306,9 @@ mod tests {
 
         // A second copy of the first frame fed to a fresh opener after one frame fails (replay).
         let mut again = BytesMut::new();
-        let mut s = FrameSealer::new(&key);
+        let mut s = FrameSealer::new(cipher, &key);
         s.seal(&header(FLAG_DATA, 1, 0), b"x", &mut again).unwrap();
-        let mut o = FrameOpener::new(&key, 100);
+        let mut o = FrameOpener::new(cipher, &key, 100);
         let mut first = again.clone();
         let h = o.open_header(&mut first[..HEADER_WIRE_LEN]).unwrap();
         let mut body = BytesMut::from(&first[HEADER_WIRE_LEN..]);
@@ -314,7 +322,11 @@ mod tests {
     #[test]
     fn seal_refuses_length_mismatch_without_writing() {
         let mut out = BytesMut::new();
-        let err = FrameSealer::new(&[0; 32]).seal(&header(FLAG_DATA, 3, 0), b"ab", &mut out);
+        let err = FrameSealer::new(Cipher::default(), &[0; 32]).seal(
+            &header(FLAG_DATA, 3, 0),
+            b"ab",
+            &mut out,
+        );
         assert!(err.is_err());
         assert!(out.is_empty());
     }

@@ -7,6 +7,7 @@
 use rand_core::Rng;
 use x25519_dalek::StaticSecret;
 
+use crate::cipher::Cipher;
 use crate::config::{MAX_PADDING, MIN_FRAME_PAYLOAD};
 use crate::crypto::{self, Aead, KEY_LEN, SessionInput, SessionKeys, TAG_LEN};
 use crate::keys::{ClientKey, ServerKey};
@@ -148,6 +149,7 @@ pub(crate) struct ClientInitiator {
     transcript: [u8; 32],
     seed: [u8; 32],
     server_public: [u8; 32],
+    cipher: Cipher,
 }
 
 /// Builds a client INIT. Random draws, in order: salt (16 bytes), ephemeral secret (32 bytes).
@@ -167,13 +169,17 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
     let (ephemeral_public, es) = server.public_and_dh(&ephemeral);
     let es = es?;
     let masked = crypto::xor32(&ephemeral_public, &crypto::client_mask(key.seed(), &salt));
-    let mut aead = Aead::new(&crypto::init_key(
-        key.seed(),
-        key.public(),
-        &salt,
-        &ephemeral_public,
-        &es,
-    ));
+    let mut aead = Aead::new(
+        key.cipher(),
+        &crypto::init_key(
+            key.cipher(),
+            key.seed(),
+            key.public(),
+            &salt,
+            &ephemeral_public,
+            &es,
+        ),
+    );
 
     let mut wire = Vec::with_capacity(CLIENT_PREFIX_LEN + header.body_wire_len());
     wire.extend_from_slice(&salt);
@@ -194,6 +200,7 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
         transcript: transcript_of(&[&wire]),
         seed: *key.seed(),
         server_public: *key.public(),
+        cipher: key.cipher(),
     };
     Some((wire, initiator))
 }
@@ -223,13 +230,17 @@ pub(crate) fn open_client_prefix(key: &ServerKey, wire: &mut [u8]) -> Option<Ini
     let ephemeral_public = crypto::xor32(&masked, &crypto::client_mask(key.seed(), &salt));
     let ephemeral_point = PeerPoint::new(&ephemeral_public);
     let es = ephemeral_point.dh(key.secret())?;
-    let mut aead = Aead::new(&crypto::init_key(
-        key.seed(),
-        &key.public(),
-        &salt,
-        &ephemeral_public,
-        &es,
-    ));
+    let mut aead = Aead::new(
+        key.cipher(),
+        &crypto::init_key(
+            key.cipher(),
+            key.seed(),
+            &key.public(),
+            &salt,
+            &ephemeral_public,
+            &es,
+        ),
+    );
     let (ad, sealed) = wire.split_at_mut(SALT_LEN + KEY_LEN);
     aead.open_in_place(ad, sealed).ok()?;
     let header = ClientHeader::decode(&sealed[..CLIENT_HEADER_LEN])?;
@@ -270,6 +281,7 @@ impl InitPrefix {
             &crypto::server_mask(key.seed(), &transcript),
         );
         let keys = crypto::session_keys(&SessionInput {
+            cipher: key.cipher(),
             seed: key.seed(),
             server_public: &key.public(),
             client_ephemeral: &self.ephemeral_public,
@@ -291,7 +303,7 @@ pub(crate) struct ServerResponder {
 impl ServerResponder {
     /// Builds the server INIT: masked key ‖ AEAD(header) ‖ AEAD(padding).
     pub(crate) fn server_init(&self, header: &ServerHeader) -> Option<Vec<u8>> {
-        let mut aead = Aead::new(&self.keys.server_init);
+        let mut aead = Aead::new(self.keys.cipher, &self.keys.server_init);
         let mut wire = Vec::with_capacity(SERVER_PREFIX_LEN + header.body_wire_len());
         wire.extend_from_slice(&self.masked);
         wire.extend_from_slice(&header.encode());
@@ -323,6 +335,7 @@ impl ClientInitiator {
         let server_ephemeral = crypto::xor32(&masked, &crypto::server_mask(seed, &self.transcript));
         let ee = PeerPoint::new(&server_ephemeral).dh(&self.ephemeral)?;
         let keys = crypto::session_keys(&SessionInput {
+            cipher: self.cipher,
             seed,
             server_public: &self.server_public,
             client_ephemeral: &self.ephemeral_public,
@@ -331,7 +344,7 @@ impl ClientInitiator {
             es: &self.es,
             ee: &ee,
         });
-        let mut aead = Aead::new(&keys.server_init);
+        let mut aead = Aead::new(keys.cipher, &keys.server_init);
         let (ad, sealed) = wire.split_at_mut(KEY_LEN);
         aead.open_in_place(ad, sealed).ok()?;
         let header = ServerHeader::decode(&sealed[..SERVER_HEADER_LEN])?;

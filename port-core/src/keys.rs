@@ -13,7 +13,9 @@
 //!
 //! A server whose connections are shaped (see [`Shape`]) carries its shape in
 //! both lines, after a `?`: `port1-public:<86 characters>?prefix=R0VUIC8g&popcount=low`.
-//! The client learns the shape from the line it is given, never from the wire.
+//! The client learns the shape from the line it is given, never from the wire. A server whose
+//! connections use AES-256-GCM instead of ChaCha20-Poly1305 (see [`Cipher`]) says so the same
+//! way, last: `?cipher=aes-256-gcm`.
 //!
 //! Parsing ignores surrounding whitespace and reports a distinct [`KeyError`]
 //! for each kind of mistake. Error messages never echo text that could be
@@ -27,6 +29,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use crate::cipher::{Cipher, UnknownCipher};
 use crate::shape::{Shape, ShapeError};
 
 /// Length in bytes of the obfuscation seed shared by server and client.
@@ -154,6 +157,13 @@ pub enum KeyError {
         /// What is wrong with it.
         error: ShapeError,
     },
+    /// The `cipher=` parameter after the `?` names no cipher, or is given twice.
+    Cipher {
+        /// The kind of key that was being parsed.
+        expected: KeyKind,
+        /// What is wrong with it.
+        error: UnknownCipher,
+    },
 }
 
 impl KeyError {
@@ -166,7 +176,8 @@ impl KeyError {
             | KeyError::Alphabet { expected, .. }
             | KeyError::Length { expected, .. }
             | KeyError::NonCanonical { expected }
-            | KeyError::Shape { expected, .. } => *expected,
+            | KeyError::Shape { expected, .. }
+            | KeyError::Cipher { expected, .. } => *expected,
         }
     }
 }
@@ -240,28 +251,67 @@ impl fmt::Display for KeyError {
                     "the shape after `?` in the {expected} cannot be read: {error}"
                 )
             }
+            KeyError::Cipher { expected, error } => {
+                write!(f, "the `cipher=` after `?` in the {expected}: {error}")
+            }
         }
     }
 }
 
 impl std::error::Error for KeyError {}
 
-/// Splits a trimmed key line into its key text and its shape (after `?`, if any).
-fn split_shape(text: &str, expected: KeyKind) -> Result<(&str, Shape), KeyError> {
-    let text = text.trim();
-    match text.split_once('?') {
-        None => Ok((text, Shape::none())),
-        Some((key, params)) => Shape::from_params(params)
-            .map(|shape| (key, shape))
-            .map_err(|error| KeyError::Shape { expected, error }),
-    }
+/// What follows a key's payload after `?`: the shape's parameters and `cipher=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Params {
+    shape: Shape,
+    cipher: Cipher,
 }
 
-/// Appends `?params` to a key's text when its shape is not PORT/1 unchanged.
-fn with_params(mut text: String, shape: &Shape) -> String {
-    if !shape.is_none() {
+/// Splits a trimmed key line into its key text and its parameters (after `?`, if any).
+fn split_params(text: &str, expected: KeyKind) -> Result<(&str, Params), KeyError> {
+    let text = text.trim();
+    let Some((key, params)) = text.split_once('?') else {
+        return Ok((text, Params::default()));
+    };
+    let shape_error = |error| KeyError::Shape { expected, error };
+    let mut cipher = None;
+    let mut shape = Vec::new();
+    for param in params.split('&') {
+        match param.strip_prefix("cipher=") {
+            Some(_) if cipher.is_some() => {
+                return Err(shape_error(ShapeError::Repeated("cipher".to_owned())));
+            }
+            Some(name) => {
+                let parsed = name
+                    .parse()
+                    .map_err(|error| KeyError::Cipher { expected, error })?;
+                cipher = Some(parsed);
+            }
+            None => shape.push(param),
+        }
+    }
+    let shape = match (shape.is_empty(), cipher) {
+        // `?cipher=…` alone: no shape. A bare `?` is still an error of the shape's.
+        (true, Some(_)) => Shape::none(),
+        _ => Shape::from_params(&shape.join("&")).map_err(shape_error)?,
+    };
+    let cipher = cipher.unwrap_or_default();
+    Ok((key, Params { shape, cipher }))
+}
+
+/// Appends `?params` to a key's text when its shape is not PORT/1 unchanged or its cipher is not
+/// the default: the shape's parameters first, then `cipher=`.
+fn with_params(mut text: String, params: &Params) -> String {
+    let mut parts = Vec::new();
+    if !params.shape.is_none() {
+        parts.push(params.shape.to_params());
+    }
+    if !params.cipher.is_default() {
+        parts.push(format!("cipher={}", params.cipher));
+    }
+    if !parts.is_empty() {
         text.push('?');
-        text.push_str(&shape.to_params());
+        text.push_str(&parts.join("&"));
     }
     text
 }
@@ -422,7 +472,7 @@ pub struct ServerKey {
     seed: [u8; SEED_LEN],
     // Cached: deriving it is a scalar multiplication, and servers need it on every INIT.
     public: [u8; 32],
-    shape: Shape,
+    params: Params,
 }
 
 impl ServerKey {
@@ -445,7 +495,7 @@ impl ServerKey {
             secret,
             seed,
             public,
-            shape: Shape::none(),
+            params: Params::default(),
         }
     }
 
@@ -457,22 +507,34 @@ impl ServerKey {
     /// The same key with `shape` for its connections (carried by its text form and by
     /// [`client_key`](Self::client_key)).
     pub fn with_shape(mut self, shape: Shape) -> ServerKey {
-        self.shape = shape;
+        self.params.shape = shape;
         self
     }
 
     /// The shape of this server's connections.
     pub fn shape(&self) -> &Shape {
-        &self.shape
+        &self.params.shape
+    }
+
+    /// The same key with `cipher` for its connections (carried by its text form and by
+    /// [`client_key`](Self::client_key)).
+    pub fn with_cipher(mut self, cipher: Cipher) -> ServerKey {
+        self.params.cipher = cipher;
+        self
+    }
+
+    /// The AEAD of this server's connections.
+    pub fn cipher(&self) -> Cipher {
+        self.params.cipher
     }
 
     /// The client key to hand out for this server: its public key, the
-    /// same seed and the same shape.
+    /// same seed, the same shape and the same cipher.
     pub fn client_key(&self) -> ClientKey {
         ClientKey {
             public: self.public(),
             seed: self.seed,
-            shape: self.shape.clone(),
+            params: self.params.clone(),
         }
     }
 
@@ -491,13 +553,13 @@ impl ServerKey {
         self.public
     }
 
-    /// The text form `port1-secret:<base64url(secret ‖ seed)>`, followed by `?` and the
-    /// shape when there is one.
+    /// The text form `port1-secret:<base64url(secret ‖ seed)>`, followed by `?`, the shape
+    /// and the cipher when either is not the default.
     ///
     /// The result contains the secret: store it as carefully as the key.
     pub fn to_text(&self) -> String {
         let text = encode_text(KeyKind::Server, self.secret.as_bytes(), &self.seed);
-        with_params(text, &self.shape)
+        with_params(text, &self.params)
     }
 
     /// Parses the text form produced by [`ServerKey::to_text`]; surrounding
@@ -507,13 +569,14 @@ impl ServerKey {
     ///
     /// Returns a [`KeyError`] describing the first problem found in the text.
     pub fn from_text(s: &str) -> Result<ServerKey, KeyError> {
-        let (s, shape) = split_shape(s, KeyKind::Server)?;
+        let (s, params) = split_params(s, KeyKind::Server)?;
         let mut payload = decode_text(s, KeyKind::Server)?;
         let (mut secret, seed) = split_payload(&payload);
         // Best-effort wiping of temporary copies; the `StaticSecret` itself
         // is wiped on drop.
         payload.fill(0);
-        let key = ServerKey::from_parts(secret, seed).with_shape(shape);
+        let mut key = ServerKey::from_parts(secret, seed);
+        key.params = params;
         secret.fill(0);
         Ok(key)
     }
@@ -547,28 +610,40 @@ impl fmt::Debug for ServerKey {
 pub struct ClientKey {
     public: [u8; 32],
     seed: [u8; SEED_LEN],
-    shape: Shape,
+    params: Params,
 }
 
 impl ClientKey {
-    /// Builds a client key from raw X25519 public key bytes and a seed (no shape).
+    /// Builds a client key from raw X25519 public key bytes and a seed (no shape, the default
+    /// cipher).
     pub fn from_parts(public: [u8; 32], seed: [u8; SEED_LEN]) -> ClientKey {
         ClientKey {
             public,
             seed,
-            shape: Shape::none(),
+            params: Params::default(),
         }
     }
 
     /// The same key with `shape`, which must be the server's.
     pub fn with_shape(mut self, shape: Shape) -> ClientKey {
-        self.shape = shape;
+        self.params.shape = shape;
         self
     }
 
     /// The shape of the server's connections.
     pub fn shape(&self) -> &Shape {
-        &self.shape
+        &self.params.shape
+    }
+
+    /// The same key with `cipher`, which must be the server's.
+    pub fn with_cipher(mut self, cipher: Cipher) -> ClientKey {
+        self.params.cipher = cipher;
+        self
+    }
+
+    /// The AEAD of the server's connections.
+    pub fn cipher(&self) -> Cipher {
+        self.params.cipher
     }
 
     /// The server's X25519 public key, as bytes.
@@ -586,11 +661,11 @@ impl ClientKey {
         PublicKey::from(self.public)
     }
 
-    /// The text form `port1-public:<base64url(public ‖ seed)>`, followed by `?` and the
-    /// shape when there is one.
+    /// The text form `port1-public:<base64url(public ‖ seed)>`, followed by `?`, the shape
+    /// and the cipher when either is not the default.
     pub fn to_text(&self) -> String {
         let text = encode_text(KeyKind::Client, &self.public, &self.seed);
-        with_params(text, &self.shape)
+        with_params(text, &self.params)
     }
 
     /// Parses the text form produced by [`ClientKey::to_text`]; surrounding
@@ -600,10 +675,14 @@ impl ClientKey {
     ///
     /// Returns a [`KeyError`] describing the first problem found in the text.
     pub fn from_text(s: &str) -> Result<ClientKey, KeyError> {
-        let (s, shape) = split_shape(s, KeyKind::Client)?;
+        let (s, params) = split_params(s, KeyKind::Client)?;
         let payload = decode_text(s, KeyKind::Client)?;
         let (public, seed) = split_payload(&payload);
-        Ok(ClientKey::from_parts(public, seed).with_shape(shape))
+        Ok(ClientKey {
+            public,
+            seed,
+            params,
+        })
     }
 }
 
@@ -676,6 +755,64 @@ mod tests {
         let client3: ClientKey = c_text.parse().unwrap();
         assert_eq!(client3, client);
         assert_eq!(client.to_string(), c_text);
+    }
+
+    #[test]
+    fn the_key_lines_carry_the_cipher_after_the_shape() {
+        let (server, client) = sample();
+        assert_eq!(client.cipher(), Cipher::ChaCha20Poly1305);
+        assert!(
+            !client.to_text().contains('?'),
+            "the default is not spelled"
+        );
+        let aes = server.clone().with_cipher(Cipher::Aes256Gcm);
+        let line = aes.client_key().to_text();
+        assert_eq!(line, format!("{}?cipher=aes-256-gcm", client.to_text()));
+        let back = ClientKey::from_text(&line).unwrap();
+        assert_eq!(back.cipher(), Cipher::Aes256Gcm);
+        assert_eq!(back, aes.client_key());
+        let secret = ServerKey::from_text(&aes.to_text()).unwrap();
+        assert_eq!(secret.cipher(), Cipher::Aes256Gcm);
+        assert!(secret.shape().is_none());
+
+        // With a shape, the cipher comes last, and any order reads back.
+        let shaped = aes.with_shape(Shape::from_params("popcount=low").unwrap());
+        let line = shaped.client_key().to_text();
+        assert!(line.ends_with("?popcount=low&cipher=aes-256-gcm"), "{line}");
+        let reordered = line.replace(
+            "?popcount=low&cipher=aes-256-gcm",
+            "?cipher=aes-256-gcm&popcount=low",
+        );
+        assert_eq!(
+            ClientKey::from_text(&reordered).unwrap(),
+            shaped.client_key()
+        );
+        let spelled = format!("{}?cipher=chacha20-poly1305", client.to_text());
+        assert_eq!(ClientKey::from_text(&spelled).unwrap(), client);
+    }
+
+    #[test]
+    fn a_bad_cipher_parameter_is_named() {
+        let (_, client) = sample();
+        let err = ClientKey::from_text(&format!("{client}?cipher=aes-128-gcm")).unwrap_err();
+        assert!(matches!(err, KeyError::Cipher { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("\"aes-128-gcm\"") && text.contains("aes-256-gcm"),
+            "{text}"
+        );
+        let twice = format!("{client}?cipher=aes-256-gcm&cipher=aes-256-gcm");
+        assert_eq!(
+            ClientKey::from_text(&twice).unwrap_err(),
+            KeyError::Shape {
+                expected: KeyKind::Client,
+                error: ShapeError::Repeated("cipher".into())
+            }
+        );
+        assert!(matches!(
+            ClientKey::from_text(&format!("{client}?")),
+            Err(KeyError::Shape { .. })
+        ));
     }
 
     #[test]

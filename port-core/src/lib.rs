@@ -119,6 +119,7 @@
 //! The wire format is specified byte by byte in `docs/PROTOCOL.md` in the repository.
 #![forbid(unsafe_code)]
 
+pub mod cipher;
 mod config;
 mod connection;
 mod crypto;
@@ -139,6 +140,7 @@ mod session;
 pub mod shape;
 mod x25519;
 
+pub use cipher::Cipher;
 pub use config::{
     Config, ConfigBuilder, ConfigError, MAX_FRAME_PAYLOAD, MAX_PADDING, MIN_FRAME_PAYLOAD, Padding,
 };

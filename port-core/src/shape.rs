@@ -228,7 +228,8 @@ impl fmt::Display for Shape {
 pub enum ShapeError {
     /// A parameter is not `name=value`.
     Malformed(String),
-    /// A parameter name other than `prefix`, `popcount` and `lengths`.
+    /// A parameter name other than `prefix`, `popcount` and `lengths` (and, in a key line,
+    /// `cipher`).
     UnknownName(String),
     /// A parameter given twice.
     Repeated(String),
@@ -249,7 +250,8 @@ pub enum ShapeError {
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const FORM: &str = "prefix=<base64url, 1 to 255 bytes>|@http|@tls, popcount=low|high, \
-                            lengths=shaped|padded, joined by '&'";
+                            lengths=shaped|padded, and in a key line \
+                            cipher=chacha20-poly1305|aes-256-gcm, joined by '&'";
         match self {
             ShapeError::Malformed(p) => {
                 write!(f, "shape parameter {p:?} is not name=value ({FORM})")

@@ -2,10 +2,10 @@
 //!
 //! 1. The vectors are regenerated through the public API (fixed seeds, a fixed clock, the drive
 //!    loop of the crate documentation) and compared with the fenced blocks of the document.
-//! 2. A reference decoder, written from the document alone with the `blake3`, `x25519-dalek` and
-//!    `chacha20poly1305` crates and its own ChaCha20 random generator, opens the vectors written
-//!    in the document, checks every field, and recomputes every intermediate value the document
-//!    lists.
+//! 2. A reference decoder, written from the document alone with the `blake3`, `x25519-dalek`,
+//!    `chacha20poly1305` and `aes-gcm` crates (RustCrypto's, where port-core seals with ring)
+//!    and its own ChaCha20 random generator, opens the vectors written in the document, checks
+//!    every field, and recomputes every intermediate value the document lists.
 //!
 //! After a deliberate change of the wire format, refresh the document with
 //! `PORT_REGENERATE_VECTORS=1 cargo test -p port-core --test vectors -- --nocapture`, and replace
@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use aes_gcm::Aes256Gcm;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use port_core::Session;
-use port_core::{ClientConfig, Config, Connection, Event, ServerConfig, ServerKey};
+use port_core::{Cipher, ClientConfig, Config, Connection, Event, ServerConfig, ServerKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use x25519_dalek::{X25519_BASEPOINT_BYTES, x25519};
@@ -144,6 +145,18 @@ hex  alphabet-high           R the high popcount alphabet of `seed`, symbols by 
 hex  shaped-client-init      C the same client INIT under the shape: the TLS prefix ‖ the INIT encoded with `alphabet-low`
 text record-sizes            R the client's record-size distribution (its draws after the INIT's) and its first record's size (§18.3)
 hex  shaped-client-data      C client→server record 0 under the shape: frame 0 (DATA) padded to the first record's size
+# AES-256-GCM (§20)
+text aes-client-key          C the client key of the same server with `cipher=aes-256-gcm`, text form
+hex  aes-init-key            R `DeriveKey(\"PORT/1 2026-12 AES-256-GCM client INIT key\", seed ‖ S ‖ salt ‖ E ‖ es, 32)`
+hex  aes-client-init         C the client INIT under AES-256-GCM: the same draws, salt and length
+hex  aes-server-init-key     R `K_sinit`: bytes 0..32 of `DeriveKey(\"PORT/1 2026-12 AES-256-GCM session keys\", …, 96)`
+hex  aes-client-to-server-key R `K_c2s`: session key output bytes 32..64
+hex  aes-server-to-client-key R `K_s2c`: session key output bytes 64..96
+hex  aes-server-init         C the server INIT under AES-256-GCM
+hex  aes-client-data         C client→server frame 0 (DATA)
+hex  aes-server-data         C server→client frame 0 (DATA)
+hex  aes-client-term         C client→server frame 1 (TERM)
+hex  aes-server-term         C server→client frame 1 (TERM)
 ";
 
 /// A line of [`LAYOUT`].
@@ -355,6 +368,8 @@ struct Generated {
     wire: Wire,
     shaped_client_key: String,
     shaped: Wire,
+    aes_client_key: String,
+    aes: Wire,
 }
 
 /// The six messages of the exchange, as bytes on the wire.
@@ -368,18 +383,32 @@ struct Wire {
     server_term: Vec<u8>,
 }
 
-/// The exchange with the vectors' server key, then with the same key under [`SHAPE`].
+/// The names of the wire blocks: plain, and under AES-256-GCM.
+const WIRE_BLOCKS: [(&str, &str); 6] = [
+    ("client-init", "aes-client-init"),
+    ("server-init", "aes-server-init"),
+    ("client-data", "aes-client-data"),
+    ("server-data", "aes-server-data"),
+    ("client-term", "aes-client-term"),
+    ("server-term", "aes-server-term"),
+];
+
+/// The exchange with the vectors' server key, then with the same key under [`SHAPE`], then
+/// with the same key under AES-256-GCM.
 fn generate() -> Generated {
     let server_key = ServerKey::generate(&mut ChaCha20Rng::from_seed(KEY_RNG_SEED));
     let shaped_key = server_key
         .clone()
         .with_shape(port_core::Shape::from_params(SHAPE).expect("the vectors' shape"));
+    let aes_key = server_key.clone().with_cipher(Cipher::Aes256Gcm);
     Generated {
         server_key: server_key.to_text(),
         client_key: server_key.client_key().to_text(),
         wire: exchange(&server_key),
         shaped_client_key: shaped_key.client_key().to_text(),
         shaped: exchange(&shaped_key),
+        aes_client_key: aes_key.client_key().to_text(),
+        aes: exchange(&aes_key),
     }
 }
 
@@ -519,29 +548,44 @@ impl Generated {
             "shaped-client-data",
             Value::Bytes(self.shaped.client_data.clone()),
         );
-        for (name, bytes) in [
-            ("client-init", &w.client_init),
-            ("server-init", &w.server_init),
-            ("client-data", &w.client_data),
-            ("server-data", &w.server_data),
-            ("client-term", &w.client_term),
-            ("server-term", &w.server_term),
-        ] {
-            values.insert(name, Value::Bytes(bytes.clone()));
+        values.insert("aes-client-key", Value::Text(self.aes_client_key.clone()));
+        for (wire, aes) in [(w, false), (&self.aes, true)] {
+            for (name, bytes) in WIRE_BLOCKS.iter().zip(wire.blocks()) {
+                let name = if aes { name.1 } else { name.0 };
+                values.insert(name, Value::Bytes(bytes.clone()));
+            }
         }
         values
     }
 }
 
-fn wire_from(values: &Values) -> Wire {
-    let get = |name: &str| values[name].bytes().to_vec();
+impl Wire {
+    /// The six messages in the order of [`WIRE_BLOCKS`].
+    fn blocks(&self) -> [&Vec<u8>; 6] {
+        [
+            &self.client_init,
+            &self.server_init,
+            &self.client_data,
+            &self.server_data,
+            &self.client_term,
+            &self.server_term,
+        ]
+    }
+}
+
+/// The plain wire blocks of `values`, or (`aes`) those under AES-256-GCM.
+fn wire_from(values: &Values, aes: bool) -> Wire {
+    let get = |i: usize| {
+        let (plain, under_aes) = WIRE_BLOCKS[i];
+        values[if aes { under_aes } else { plain }].bytes().to_vec()
+    };
     Wire {
-        client_init: get("client-init"),
-        server_init: get("server-init"),
-        client_data: get("client-data"),
-        server_data: get("server-data"),
-        client_term: get("client-term"),
-        server_term: get("server-term"),
+        client_init: get(0),
+        server_init: get(1),
+        client_data: get(2),
+        server_data: get(3),
+        client_term: get(4),
+        server_term: get(5),
     }
 }
 
@@ -671,8 +715,29 @@ fn documented_rng_is_chacha20rng() {
 
 const CLIENT_MASK_CONTEXT: &[u8] = b"PORT/1 client mask";
 const SERVER_MASK_CONTEXT: &[u8] = b"PORT/1 server mask";
-const INIT_KEY_CONTEXT: &str = "PORT/1 2026-11 client INIT key";
-const SESSION_KEYS_CONTEXT: &str = "PORT/1 2026-11 session keys";
+
+/// The AEAD of §2.1 and §20, with its two key-derivation contexts (§2.2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Suite {
+    ChaCha,
+    Aes,
+}
+
+impl Suite {
+    fn init_key_context(self) -> &'static str {
+        match self {
+            Suite::ChaCha => "PORT/1 2026-11 client INIT key",
+            Suite::Aes => "PORT/1 2026-12 AES-256-GCM client INIT key",
+        }
+    }
+
+    fn session_keys_context(self) -> &'static str {
+        match self {
+            Suite::ChaCha => "PORT/1 2026-11 session keys",
+            Suite::Aes => "PORT/1 2026-12 AES-256-GCM session keys",
+        }
+    }
+}
 const TAG: usize = 16;
 const CLIENT_PREFIX: usize = 16 + 32 + 24 + TAG;
 const SERVER_PREFIX: usize = 32 + 20 + TAG;
@@ -781,18 +846,24 @@ fn chacha20_block(key: &[u32; 8], counter: u64) -> [u32; 16] {
     std::array::from_fn(|i| x[i].wrapping_add(input[i]))
 }
 
-/// One direction of ChaCha20-Poly1305 with the counter nonce of the document.
+/// One direction of the suite's AEAD with the counter nonce of the document.
 struct Opener {
-    cipher: ChaCha20Poly1305,
+    cipher: OpenerCipher,
     counter: u64,
 }
 
+enum OpenerCipher {
+    ChaCha(ChaCha20Poly1305),
+    Aes(Box<Aes256Gcm>),
+}
+
 impl Opener {
-    fn new(key: &[u8; 32]) -> Self {
-        Opener {
-            cipher: ChaCha20Poly1305::new(key.into()),
-            counter: 0,
-        }
+    fn new(suite: Suite, key: &[u8; 32]) -> Self {
+        let cipher = match suite {
+            Suite::ChaCha => OpenerCipher::ChaCha(ChaCha20Poly1305::new(key.into())),
+            Suite::Aes => OpenerCipher::Aes(Box::new(Aes256Gcm::new(key.into()))),
+        };
+        Opener { cipher, counter: 0 }
     }
 
     /// Opens `ciphertext ‖ tag` with the next nonce; returns the plaintext.
@@ -806,9 +877,15 @@ impl Opener {
             .unwrap_or_else(|| panic!("{what}: shorter than a tag"));
         let mut plain = sealed[..split].to_vec();
         let tag = Tag::try_from(&sealed[split..]).expect("16-byte tag");
-        self.cipher
-            .decrypt_inout_detached(&nonce, ad, plain.as_mut_slice().into(), &tag)
-            .unwrap_or_else(|_| panic!("{what}: does not authenticate"));
+        let opened = match &self.cipher {
+            OpenerCipher::ChaCha(c) => {
+                c.decrypt_inout_detached(&nonce, ad, plain.as_mut_slice().into(), &tag)
+            }
+            OpenerCipher::Aes(c) => {
+                c.decrypt_inout_detached(&nonce, ad, plain.as_mut_slice().into(), &tag)
+            }
+        };
+        opened.unwrap_or_else(|_| panic!("{what}: does not authenticate"));
         plain
     }
 }
@@ -933,12 +1010,49 @@ fn open_frame(
 /// Every intermediate value the reference decoder computes from the vectors in `values`.
 fn reference_all(values: &Values) -> Values {
     let mut out = reference_decode(
+        Suite::ChaCha,
         values["server-key"].text(),
         values["client-key"].text(),
-        &wire_from(values),
+        &wire_from(values, false),
     );
     let shaped = reference_shapes(values, &out);
     out.extend(shaped);
+    let aes = reference_aes(values, &out);
+    out.extend(aes);
+    out
+}
+
+/// §20: the same exchange under AES-256-GCM, decoded in full; returns its keys.
+fn reference_aes(values: &Values, plain_keys: &Values) -> Values {
+    let line = values["aes-client-key"].text();
+    let plain_line = line
+        .strip_suffix("?cipher=aes-256-gcm")
+        .unwrap_or_else(|| panic!("`aes-client-key` does not end with ?cipher=aes-256-gcm"));
+    assert_eq!(plain_line, values["client-key"].text(), "the same server");
+    let aes = wire_from(values, true);
+    let plain = wire_from(values, false);
+    for ((name, _), (a, p)) in WIRE_BLOCKS
+        .iter()
+        .zip(aes.blocks().iter().zip(plain.blocks()))
+    {
+        assert_eq!(a.len(), p.len(), "{name}: the cipher changes no length");
+    }
+    assert_eq!(
+        aes.client_init[..16],
+        plain.client_init[..16],
+        "the same salt"
+    );
+    let decoded = reference_decode(Suite::Aes, values["server-key"].text(), plain_line, &aes);
+    let mut out = Values::new();
+    for (name, aes_name) in [
+        ("init-key", "aes-init-key"),
+        ("server-init-key", "aes-server-init-key"),
+        ("client-to-server-key", "aes-client-to-server-key"),
+        ("server-to-client-key", "aes-server-to-client-key"),
+    ] {
+        assert_ne!(decoded[name], plain_keys[name], "{name}: its own under AES");
+        out.insert(aes_name, decoded[name].clone());
+    }
     out
 }
 
@@ -1050,7 +1164,7 @@ fn reference_shapes(values: &Values, plain: &Values) -> Values {
     let pad = first as usize - FRAME_HEADER_WIRE - TAG - CLIENT_MESSAGE.len();
     open_frame(
         "shaped client DATA",
-        &mut Opener::new(&c2s),
+        &mut Opener::new(Suite::ChaCha, &c2s),
         record,
         DATA,
         CLIENT_MESSAGE,
@@ -1063,7 +1177,12 @@ fn reference_shapes(values: &Values, plain: &Values) -> Values {
 
 /// Opens the whole exchange with the server key, re-derives every random draw from the
 /// connection seeds, checks every field, and returns the intermediate values.
-fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -> Values {
+fn reference_decode(
+    suite: Suite,
+    server_key_text: &str,
+    client_key_text: &str,
+    wire: &Wire,
+) -> Values {
     let mut out = Values::new();
     let mut put = |name: &'static str, bytes: &[u8]| {
         out.insert(name, Value::Bytes(bytes.to_vec()));
@@ -1102,10 +1221,10 @@ fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -
     let es = dh(&secret, &client_public);
     assert_eq!(es, x25519(e, public), "es seen from both sides");
     let init_key = blake3::derive_key(
-        INIT_KEY_CONTEXT,
+        suite.init_key_context(),
         &[&seed[..], &public, &salt, &client_public, &es].concat(),
     );
-    let mut init_opener = Opener::new(&init_key);
+    let mut init_opener = Opener::new(suite, &init_key);
     let header = init_opener.open("client INIT header", &init[..48], &init[48..CLIENT_PREFIX]);
     assert_eq!(header.len(), 24);
     assert_eq!(header[0], 1, "client INIT: version");
@@ -1173,7 +1292,7 @@ fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -
     let ee = dh(&e, &server_public);
     assert_eq!(ee, x25519(f, client_public), "ee seen from both sides");
     let mut okm = [0u8; 96];
-    blake3::Hasher::new_derive_key(SESSION_KEYS_CONTEXT)
+    blake3::Hasher::new_derive_key(suite.session_keys_context())
         .update(
             &[
                 &seed[..],
@@ -1193,7 +1312,7 @@ fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -
     assert_eq!(
         server_init_key,
         blake3::derive_key(
-            SESSION_KEYS_CONTEXT,
+            suite.session_keys_context(),
             &[
                 &seed[..],
                 &public,
@@ -1207,7 +1326,7 @@ fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -
         ),
         "the first 32 output bytes are plain derive_key"
     );
-    let mut server_opener = Opener::new(&server_init_key);
+    let mut server_opener = Opener::new(suite, &server_init_key);
     let header = server_opener.open(
         "server INIT header",
         &reply[..32],
@@ -1254,8 +1373,8 @@ fn reference_decode(server_key_text: &str, client_key_text: &str, wire: &Wire) -
     put("server-init-header", &header);
 
     // Frames: one counter per direction, header then body.
-    let mut c2s = Opener::new(&c2s_key);
-    let mut s2c = Opener::new(&s2c_key);
+    let mut c2s = Opener::new(suite, &c2s_key);
+    let mut s2c = Opener::new(suite, &s2c_key);
     let pad = client_rng.padding(TAIL_LENGTH);
     let h = open_frame(
         "client DATA",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# port-tunnel against shadowsocks-rust's 2022 ciphers, side by side on loopback: iperf3 through
-# each relay pair (sslocal in tunnel mode -> ssserver, port-tunnel client -> server), direct
-# iperf3 in the same rounds, interleaved (every round measures every path in turn).
+# port-tunnel against shadowsocks-rust's 2022 ciphers, side by side on loopback, cipher for
+# cipher: iperf3 through each relay pair (sslocal in tunnel mode -> ssserver, port-tunnel client
+# -> server, each with ChaCha20-Poly1305 and with AES-256-GCM), direct iperf3 in the same rounds,
+# interleaved (every round measures every path in turn).
 #
 #   tunnel/bench/vs-shadowsocks.sh [SECONDS [ROUNDS [SETUPS]]]   (default: 5 s, 5 rounds, 2000)
 #
@@ -9,9 +10,9 @@
 # under tunnel/bench/.shadowsocks, and iperf3 and jq if missing. Prints Markdown tables:
 #
 # - throughput: 128 KiB writes with 1 and 4 streams and 1400-byte writes, both directions
-#   (reverse: iperf3 -R, the server sends), each pair's Gbit/s and its ratio to port-tunnel
-#   (medians of the per-round ratios);
-# - relay CPU seconds per GiB of both relay processes of a pair, 128 KiB writes;
+#   (reverse: iperf3 -R, the server sends), each pair's Gbit/s and port-tunnel's ratio to
+#   shadowsocks with the same cipher (medians of the per-round ratios);
+# - relay CPU seconds per GiB of both relay processes of a pair, 128 KiB writes, and the ratio;
 # - connection set-up: a fresh connection through the pair carrying 1 byte there and back to
 #   an echo service, median and p99 over SETUPS connections, interleaved.
 set -euo pipefail
@@ -62,9 +63,10 @@ declare -A to_iperf to_echo relays
 to_iperf[direct]=$iperf_port
 to_echo[direct]=$echo_port
 
+ciphers=(chacha20-poly1305 aes-256-gcm)
 # A shadowsocks pair per cipher and target: ssserver, and sslocal in tunnel mode.
-for method in 2022-blake3-chacha20-poly1305 2022-blake3-aes-256-gcm; do
-    name="ss-${method#2022-blake3-}"
+for cipher in "${ciphers[@]}"; do
+    method="2022-blake3-$cipher" name="ss-$cipher"
     key=$(head -c 32 /dev/urandom | base64)
     for target in iperf echo; do
         server_port=$(free_port); local_port=$(free_port)
@@ -81,25 +83,28 @@ for method in 2022-blake3-chacha20-poly1305 2022-blake3-aes-256-gcm; do
     paths+=("$name")
 done
 
-# port-tunnel, default padding, per target.
-"$bin" keygen --out "$work/keys" >/dev/null
+# port-tunnel, default padding, per cipher and target.
 echo "bench" > "$work/tokens"
-for target in iperf echo; do
-    forward=$iperf_port; [ "$target" = echo ] && forward=$echo_port
-    launch "port-$target-server" "$bin" server --listen 127.0.0.1:0 --key "$work/keys/server.key" \
-        --forward "127.0.0.1:$forward" --tokens "$work/tokens" --log-level warn
-    launch "port-$target-client" "$bin" client --listen 127.0.0.1:0 \
-        --server "port://127.0.0.1:$(port_of "port-$target-server")" \
-        --key "$work/keys/client.key" --token "$work/tokens" --log-level warn
-    port=$(port_of "port-$target-client")
-    [ "$target" = iperf ] && to_iperf[port-tunnel]=$port || to_echo[port-tunnel]=$port
+for cipher in "${ciphers[@]}"; do
+    name="port-$cipher" keys="$work/keys-$cipher"
+    "$bin" keygen --out "$keys" --cipher "$cipher" >/dev/null
+    for target in iperf echo; do
+        forward=$iperf_port; [ "$target" = echo ] && forward=$echo_port
+        launch "$name-$target-server" "$bin" server --listen 127.0.0.1:0 --key "$keys/server.key" \
+            --forward "127.0.0.1:$forward" --tokens "$work/tokens" --log-level warn
+        launch "$name-$target-client" "$bin" client --listen 127.0.0.1:0 \
+            --server "port://127.0.0.1:$(port_of "$name-$target-server")" \
+            --key "$keys/client.key" --token "$work/tokens" --log-level warn
+        port=$(port_of "$name-$target-client")
+        [ "$target" = iperf ] && to_iperf[$name]=$port || to_echo[$name]=$port
+    done
+    relays[$name]="$name-iperf-client $name-iperf-server"
+    paths+=("$name")
 done
-relays[port-tunnel]="port-iperf-client port-iperf-server"
-paths+=(port-tunnel)
 
 echo "$(date -u +%Y-%m-%d) · $(nproc) CPUs · load $(cut -d' ' -f1-3 /proc/loadavg) · shadowsocks-rust $SS_VERSION · $secs s per measurement, $rounds interleaved rounds"
 echo
-echo "| write | streams | direction |$(printf ' %s Gbit/s |' "${paths[@]}")$(printf ' port-tunnel / %s |' "${paths[@]:1:2}")"
+echo "| write | streams | direction |$(printf ' %s Gbit/s |' "${paths[@]}")$(printf ' port / ss, %s |' "${ciphers[@]}")"
 echo "|---:|---:|---|$(printf -- '---:|%.0s' "${paths[@]}")---:|---:|"
 for case in "128K 1" "128K 4" "1400 1"; do
     for direction in forward reverse; do
@@ -112,25 +117,30 @@ for case in "128K 1" "128K 4" "1400 1"; do
                 this[$path]=$(measure "${to_iperf[$path]}" "$1" "$2" "${extra[@]}")
                 got[$path]+=" ${this[$path]}"
             done
-            for path in "${paths[@]:1:2}"; do
-                ratios[$path]+=" $(python3 -c "print(${this[port-tunnel]}/${this[$path]})")"
+            for cipher in "${ciphers[@]}"; do
+                ratios[$cipher]+=" $(python3 -c "print(${this[port-$cipher]}/${this[ss-$cipher]})")"
             done
         done
         row="| $1 | $2 | $direction |"
         for path in "${paths[@]}"; do row+=" $(median ${got[$path]}) |"; done
-        for path in "${paths[@]:1:2}"; do row+=" $(median ${ratios[$path]}) |"; done
+        for cipher in "${ciphers[@]}"; do row+=" $(median ${ratios[$cipher]}) |"; done
         echo "$row"
     done
 done
 
 echo
-echo "| relay pair | CPU-s per GiB, both processes (median of $rounds) |"
-echo "|---|---:|"
-for path in "${paths[@]:1}"; do
-    read -r client server <<<"${relays[$path]}"
-    cpu=()
-    for _ in $(seq "$rounds"); do cpu+=("$(pair_cpu "${to_iperf[$path]}" "$client" "$server")"); done
-    echo "| $path | $(median "${cpu[@]}") |"
+echo "| cipher | ss CPU-s per GiB | port-tunnel CPU-s per GiB | port / ss |"
+echo "|---|---:|---:|---:|"
+for cipher in "${ciphers[@]}"; do
+    declare -A cpu=()
+    for _ in $(seq "$rounds"); do
+        for path in "ss-$cipher" "port-$cipher"; do
+            read -r client server <<<"${relays[$path]}"
+            cpu[$path]+=" $(pair_cpu "${to_iperf[$path]}" "$client" "$server")"
+        done
+    done
+    ss=$(median ${cpu[ss-$cipher]}) port=$(median ${cpu[port-$cipher]})
+    echo "| $cipher | $ss | $port | $(ratio "$port" "$ss") |"
 done
 
 echo
@@ -153,11 +163,15 @@ for _ in range(setups):
         s.close()
 def p99(v):
     return sorted(v)[int(len(v) * 0.99)]
-print("| path | median ms | p99 ms | port-tunnel / path, median | p99 |")
+print("| path | median ms | p99 ms | port / ss (same cipher), median | p99 |")
 print("|---|---:|---:|---:|---:|")
-pt = times["port-tunnel"]
 for path in paths:
     v = times[path]
-    print(f"| {path} | {statistics.median(v)*1e3:.3f} | {p99(v)*1e3:.3f} | "
-          f"{statistics.median(pt)/statistics.median(v):.2f} | {p99(pt)/p99(v):.2f} |")
+    row = f"| {path} | {statistics.median(v)*1e3:.3f} | {p99(v)*1e3:.3f} |"
+    ss = times.get(path.replace("port-", "ss-", 1)) if path.startswith("port-") else None
+    if ss:
+        row += f" {statistics.median(v)/statistics.median(ss):.2f} | {p99(v)/p99(ss):.2f} |"
+    else:
+        row += " | |"
+    print(row)
 PY

@@ -158,6 +158,11 @@ pub struct KeygenArgs {
     /// (e.g. 'prefix=@tls&popcount=low&lengths=shaped'). Default: PORT/1 unchanged.
     #[arg(long, value_name = "SHAPE", value_parser = port_core::Shape::from_params)]
     pub shape: Option<port_core::Shape>,
+    /// The AEAD of the server's connections, carried in both key lines and never visible on
+    /// the wire: `chacha20-poly1305` (the default) or `aes-256-gcm` (faster where both ends
+    /// have AES instructions; see docs/PROTOCOL.md §20).
+    #[arg(long, value_name = "CIPHER", default_value_t = port_core::Cipher::default())]
+    pub cipher: port_core::Cipher,
 }
 
 /// Turns a clap error into one line, without the usage block.
@@ -243,7 +248,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 fn keygen(args: &KeygenArgs) -> Result<(), Error> {
     let key = port_stack::keyfile::generate()
         .map_err(Error::msg)?
-        .with_shape(args.shape.clone().unwrap_or_default());
+        .with_shape(args.shape.clone().unwrap_or_default())
+        .with_cipher(args.cipher);
     let (server, client) =
         port_stack::keyfile::write_files(&args.out, &key, args.force).map_err(Error::msg)?;
     announce(&format!(

@@ -36,12 +36,16 @@ fn megabytes_both_ways_byte_for_byte_and_a_summary_on_sigterm() {
 }
 
 #[test]
-fn shaped_keys_carry_data_both_ways() {
+fn shaped_aes_keys_carry_data_both_ways() {
     let shape = "prefix=@http&popcount=high&lengths=shaped";
-    let files = Files::with_keygen("shaped", "alpha", "alpha", &["--shape", shape]);
+    let args = ["--shape", shape, "--cipher", "aes-256-gcm"];
+    let files = Files::with_keygen("shaped", "alpha", "alpha", &args);
     for key in [&files.server_key, &files.client_key] {
         let text = fs::read_to_string(key).unwrap();
-        assert!(text.contains("&popcount=high&lengths=shaped"), "{text}");
+        assert!(
+            text.contains("&popcount=high&lengths=shaped&cipher=aes-256-gcm"),
+            "{text}"
+        );
     }
     let server = files.server(echo_target());
     let client = files.client(server.addr);
