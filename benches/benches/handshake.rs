@@ -54,7 +54,7 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     let mut setups = Setups::new(Config::default());
-    let configs = TlsConfigs::generate();
+    let configs = TlsConfigs::generate(benches::tls::CHACHA);
 
     if !compare::compare_only() {
         let mut group = criterion.benchmark_group("handshake");

@@ -1,6 +1,8 @@
 //! Real sockets over 127.0.0.1 on a multi-threaded tokio runtime (one worker per CPU):
-//! port-tokio against plain tokio `TcpStream` and tokio-rustls (TLS 1.3, ring,
-//! `TLS13_CHACHA20_POLY1305_SHA256` only, X25519, Ed25519 certificate). `TCP_NODELAY` on all.
+//! port-tokio against plain tokio `TcpStream` and tokio-rustls (TLS 1.3, ring, X25519, Ed25519
+//! certificate), cipher for cipher: `tls13` is `TLS13_CHACHA20_POLY1305_SHA256` against PORT's
+//! default ChaCha20-Poly1305, `tls13-aes` is `TLS13_AES_256_GCM_SHA384` against the `port-aes-*`
+//! pairs (a key with `cipher=aes-256-gcm`). `TCP_NODELAY` on all.
 //!
 //! - `loopback/bulk/*`: 64 MiB one way in 64 KiB writes, timed until the receiver has every
 //!   byte; sender and receiver are separate tasks. `port-bytes` uses the `AsyncWrite`/
@@ -13,21 +15,23 @@
 //!
 //! PORT runs with `Config::default()` (random padding of 0..=512 bytes per frame). At the end
 //! the same transfers run interleaved and the bench prints PORT's throughput relative to
-//! tokio-rustls (goal >= 1.2x) and to plain TCP (goal >= 0.4x).
+//! tokio-rustls with the same cipher (goal >= 1.2x, with no more CPU per byte) and to plain TCP
+//! (goal >= 0.4x).
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use port_core::{Config, Lengths, Shape};
+use port_core::{Cipher, Config, Lengths, Shape};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
 use benches::compare::{self, Entry, Outcome, Plan};
 use benches::net;
+use benches::pair::{Setups, server_key};
 use benches::sys;
-use benches::tls::TlsConfigs;
+use benches::tls::{self, TlsConfigs};
 
 /// Bytes of one bulk transfer.
 const TOTAL: usize = 64 * 1024 * 1024;
@@ -106,6 +110,7 @@ type Rtt<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
 struct Transports {
     rt: Runtime,
     tls: TlsConfigs,
+    tls_aes: TlsConfigs,
 }
 
 impl Transports {
@@ -113,6 +118,7 @@ impl Transports {
         let rt = &self.rt;
         let (tcp_c, tcp_s) = rt.block_on(net::tcp_pair()).expect("tcp pair");
         let (tls_c, tls_s) = rt.block_on(net::tls_pair(&self.tls)).expect("tls pair");
+        let (ta_c, ta_s) = rt.block_on(net::tls_pair(&self.tls_aes)).expect("tls pair");
         let port = || {
             rt.block_on(net::port_pair(Config::default()))
                 .expect("port pair")
@@ -120,9 +126,12 @@ impl Transports {
         let (pb_c, pb_s) = port();
         let (pm_c, pm_s) = port();
         let (p16_c, p16_s) = port();
+        let (pab_c, pab_s) = aes_port(rt);
+        let (pam_c, pam_s) = aes_port(rt);
         let (ps_c, ps_s) = shaped_port(rt);
         vec![
             Entry::new("tls13", net::bulk_stream(rt, tls_c, tls_s, TOTAL, WRITE)),
+            Entry::new("tls13-aes", net::bulk_stream(rt, ta_c, ta_s, TOTAL, WRITE)),
             Entry::new(
                 "plain-tcp",
                 net::bulk_stream(rt, tcp_c, tcp_s, TOTAL, WRITE),
@@ -132,6 +141,14 @@ impl Transports {
             Entry::new(
                 "port-msg-16k",
                 net::bulk_messages(rt, p16_c, p16_s, TOTAL, 16 * 1024),
+            ),
+            Entry::new(
+                "port-aes-bytes",
+                net::bulk_stream(rt, pab_c, pab_s, TOTAL, WRITE),
+            ),
+            Entry::new(
+                "port-aes-msg",
+                net::bulk_messages(rt, pam_c, pam_s, TOTAL, WRITE),
             ),
             Entry::new(
                 "port-msg-shaped",
@@ -164,8 +181,17 @@ impl Transports {
 /// A PORT pair whose key has shaped lengths.
 fn shaped_port(rt: &Runtime) -> (port_tokio::Stream, port_tokio::Stream) {
     let shape = Shape::none().with_lengths(Lengths::Shaped);
-    rt.block_on(net::shaped_port_pair(Config::default(), shape))
+    let setups = Setups::shaped(Config::default(), shape);
+    rt.block_on(net::keyed_port_pair(setups))
         .expect("shaped port pair")
+}
+
+/// A PORT pair whose key has `cipher=aes-256-gcm`.
+fn aes_port(rt: &Runtime) -> (port_tokio::Stream, port_tokio::Stream) {
+    let key = server_key().with_cipher(Cipher::Aes256Gcm);
+    let setups = Setups::for_key(Config::default(), key);
+    rt.block_on(net::keyed_port_pair(setups))
+        .expect("AES port pair")
 }
 
 fn criterion_benches(c: &mut Criterion, transports: &Transports) {
@@ -203,14 +229,19 @@ fn summary(transports: &Transports) {
         &bulk,
         Some(TOTAL as u64),
     );
-    let tls = compare::find(&bulk, "tls13");
     let plain = compare::find(&bulk, "plain-tcp");
-    for name in ["port-bytes", "port-msg", "port-msg-16k"] {
-        let port = compare::find(&bulk, name);
+    for (name, tls) in [
+        ("port-bytes", "tls13"),
+        ("port-msg", "tls13"),
+        ("port-msg-16k", "tls13"),
+        ("port-aes-bytes", "tls13-aes"),
+        ("port-aes-msg", "tls13-aes"),
+    ] {
+        let (port, tls) = (compare::find(&bulk, name), compare::find(&bulk, tls));
         let vs_tls = port.speed_vs(tls);
         let vs_plain = port.speed_vs(plain);
         println!(
-            "  -> {name}: {vs_tls:.3}x tokio-rustls ({}), {vs_plain:.3}x plain TCP ({})",
+            "  -> {name}: {vs_tls:.3}x tokio-rustls, same cipher ({}), {vs_plain:.3}x plain TCP ({})",
             compare::verdict(vs_tls, 1.2),
             compare::verdict(vs_plain, 0.4)
         );
@@ -281,7 +312,8 @@ fn main() {
         .configure_from_args();
     let transports = Transports {
         rt: net::runtime(),
-        tls: TlsConfigs::generate(),
+        tls: TlsConfigs::generate(tls::CHACHA),
+        tls_aes: TlsConfigs::generate(tls::AES),
     };
     if !compare::compare_only() {
         criterion_benches(&mut criterion, &transports);

@@ -286,7 +286,7 @@ fn loopback_allocations() {
     const WRITE: usize = 64 * 1024;
     let writes = (TOTAL / WRITE) as f64;
     let rt = net::runtime();
-    let tls = TlsConfigs::generate();
+    let tls = TlsConfigs::generate(benches::tls::CHACHA);
     println!("\n  over loopback, 64 MiB in 64 KiB writes, whole process (both ends, runtime):");
 
     let measure = |label: &str, f: &mut dyn FnMut()| {

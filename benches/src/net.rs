@@ -5,7 +5,7 @@
 use std::io;
 
 use bytes::Bytes;
-use port_core::{Config, Shape};
+use port_core::Config;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -59,18 +59,16 @@ pub async fn tls_pair(
 pub async fn port_pair(
     config: Config,
 ) -> Result<(port_tokio::Stream, port_tokio::Stream), port_tokio::Error> {
-    shaped_port_pair(config, Shape::none()).await
+    keyed_port_pair(Setups::new(config)).await
 }
 
-/// [`port_pair`] with a server key of `shape`.
+/// [`port_pair`] with `setups` (a key with a shape or a cipher of its own, say).
 ///
 /// # Errors
 /// If binding, connecting or the handshake fails.
-pub async fn shaped_port_pair(
-    config: Config,
-    shape: Shape,
+pub async fn keyed_port_pair(
+    setups: Setups,
 ) -> Result<(port_tokio::Stream, port_tokio::Stream), port_tokio::Error> {
-    let setups = Setups::shaped(config, shape);
     let rt = port_tokio::runtime();
     let listener = port_tokio::Listener::bind(&rt, "127.0.0.1:0", setups.server.clone()).await?;
     let addr = listener.local_addr()?;

@@ -48,7 +48,11 @@ impl Setups {
 
     /// Setups for a fresh key with `shape`, both sides with `config`.
     pub fn shaped(config: Config, shape: Shape) -> Setups {
-        let key = server_key().with_shape(shape);
+        Setups::for_key(config, server_key().with_shape(shape))
+    }
+
+    /// Setups for `key` (its shape, its cipher), both sides with `config`.
+    pub fn for_key(config: Config, key: ServerKey) -> Setups {
         let client = ClientConfig::new(config.clone(), key.client_key(), TOKEN)
             .expect("a generated key is never weak");
         Setups {

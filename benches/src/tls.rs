@@ -1,6 +1,7 @@
 //! The TLS 1.3 baseline: rustls with its `ring` provider (it builds with a C compiler alone;
-//! `aws-lc-rs` would need more), X25519 only, `TLS13_CHACHA20_POLY1305_SHA256` only, and an
-//! Ed25519 certificate generated once at start-up with `rcgen`.
+//! `aws-lc-rs` would need more), X25519 only, one cipher suite (the one compared:
+//! `TLS13_CHACHA20_POLY1305_SHA256` against PORT's default, `TLS13_AES_256_GCM_SHA384` against
+//! its AES-256-GCM suite), and an Ed25519 certificate generated once at start-up with `rcgen`.
 //!
 //! Session resumption is off on both sides (no tickets issued, none cached), so every
 //! handshake is a full one, as every PORT handshake is.
@@ -9,7 +10,12 @@ use std::sync::Arc;
 
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConnection, Connection, RootCertStore, ServerConnection};
+use rustls::{ClientConnection, Connection, RootCertStore, ServerConnection, SupportedCipherSuite};
+
+/// TLS's ChaCha20-Poly1305 suite, as PORT's default cipher.
+pub const CHACHA: SupportedCipherSuite = ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256;
+/// TLS's AES-256-GCM suite, as PORT's `cipher=aes-256-gcm`.
+pub const AES: SupportedCipherSuite = ring::cipher_suite::TLS13_AES_256_GCM_SHA384;
 
 /// The name in the certificate and the one the client asks for.
 pub const SERVER_NAME: &str = "port.bench";
@@ -23,21 +29,21 @@ pub struct TlsConfigs {
     pub server: Arc<rustls::ServerConfig>,
 }
 
-/// The ring provider restricted to X25519 and ChaCha20-Poly1305.
-pub fn provider() -> Arc<CryptoProvider> {
+/// The ring provider restricted to X25519 and `suite`.
+pub fn provider(suite: SupportedCipherSuite) -> Arc<CryptoProvider> {
     let mut provider = ring::default_provider();
-    provider.cipher_suites = vec![ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+    provider.cipher_suites = vec![suite];
     provider.kx_groups = vec![ring::kx_group::X25519];
     Arc::new(provider)
 }
 
 impl TlsConfigs {
     /// Generates an Ed25519 key and a self-signed certificate for [`SERVER_NAME`] and builds
-    /// both configurations (TLS 1.3 only).
+    /// both configurations (TLS 1.3 only, `suite` only).
     ///
     /// # Panics
     /// If generating the certificate or building a configuration fails.
-    pub fn generate() -> TlsConfigs {
+    pub fn generate(suite: SupportedCipherSuite) -> TlsConfigs {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("Ed25519 key");
         let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
             .expect("certificate parameters")
@@ -48,14 +54,14 @@ impl TlsConfigs {
 
         let mut roots = RootCertStore::empty();
         roots.add(cert_der.clone()).expect("trust anchor");
-        let mut client = rustls::ClientConfig::builder_with_provider(provider())
+        let mut client = rustls::ClientConfig::builder_with_provider(provider(suite))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .expect("TLS 1.3 with ring")
             .with_root_certificates(roots)
             .with_no_client_auth();
         client.resumption = rustls::client::Resumption::disabled();
 
-        let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        let mut server = rustls::ServerConfig::builder_with_provider(provider(suite))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .expect("TLS 1.3 with ring")
             .with_no_client_auth()

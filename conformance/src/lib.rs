@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
             half_close_server_keeps_sending,
             split_halves_run_concurrently,
             backpressure_bounds_the_sender,
+            queued_messages_leave_after_the_writer_stops,
             drop_without_close_ends_peer,
             abort_reaches_the_peer_as_a_cut,
         );

@@ -809,6 +809,75 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
     });
 }
 
+/// A writer fills the socket and its send window while nobody reads, and then only waits for
+/// the peer's answer, never writing again: every message it queued still arrives once the
+/// peer reads. Its messages are written in its own task while the socket takes them; what a
+/// full socket left behind is the driver's to write, woken by the socket.
+pub fn queued_messages_leave_after_the_writer_stops<H: Harness>() {
+    const MESSAGE: usize = 64 * 1024;
+    const STALL: Duration = Duration::from_millis(300);
+    run::<H, _>("queued_messages_leave_after_the_writer_stops", async {
+        let key = server_key(14);
+        let config = patient_config();
+        let listener = bind::<H>(ServerConfig::new(config.clone(), key.clone()))
+            .await
+            .expect("bind");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let message = |i: u64| {
+            let mut m = sample(1400, MESSAGE);
+            m[..8].copy_from_slice(&i.to_be_bytes());
+            m
+        };
+        let (go, count) = smol::channel::bounded::<u64>(1);
+        let server = H::spawn(async move {
+            let incoming = listener.accept().await.expect("accept");
+            let mut stream = incoming.accept(USER_ID).expect("admit");
+            let total = count.recv().await.expect("the count");
+            for i in 0..total {
+                expect_message(&mut stream, &message(i), &format!("message {i}")).await;
+            }
+            stream
+                .send(total.to_be_bytes().to_vec())
+                .await
+                .expect("answer");
+            stream.close().await.expect("server close");
+        });
+        let mut client = port_driver::connect(
+            &H::runtime(),
+            addr,
+            &client_setup(&config, &key, b"firehose"),
+        )
+        .await
+        .expect("connect");
+        // Send until a send waits: the socket is full and so is the window behind it.
+        let mut sent = 0u64;
+        loop {
+            let send = client.send(message(sent));
+            let stalled = async {
+                sleep::<H>(STALL).await;
+                None
+            };
+            match future::or(async { Some(send.await) }, stalled).await {
+                Some(result) => result.expect("send"),
+                None => break,
+            }
+            sent += 1;
+            assert!(sent < 100_000, "sends never stalled while nobody read");
+        }
+        go.send(sent).await.expect("the count");
+        let answer = with_timeout::<H, _>("the answer", Duration::from_secs(30), client.recv())
+            .await
+            .expect("recv")
+            .expect("an answer");
+        assert_eq!(answer[..], sent.to_be_bytes(), "messages the server read");
+        assert!(client.recv().await.expect("the clean end").is_none());
+        client.close().await.expect("client close");
+        server.await;
+    });
+}
+
 /// A client stream dropped mid-connection (messages sent, echoes unread) without `close`:
 /// dropping does not block, and the server's `recv` soon ends, with `Ok(None)` after every
 /// message sent (a clean end) or with an error.

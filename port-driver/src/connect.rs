@@ -52,20 +52,13 @@ pub async fn connect_session(
         .await
         .ok_or(Error::ConnectTimeout)??;
     let session = factory(&fresh_start(&**runtime)?, peer)?;
-    let shared = Shared::new(session, peer);
+    let shared = Shared::new(runtime, session, socket, peer);
     // The guard closes the connection if this future is dropped or fails.
     let guard = Arc::new(HandleGuard {
         shared: shared.clone(),
     });
     let span = span(Side::Client, peer);
-    Driver::spawn(
-        runtime,
-        shared.clone(),
-        socket,
-        options,
-        Origin::Client,
-        span,
-    );
+    Driver::spawn(runtime, shared.clone(), options, Origin::Client, span);
     poll_fn(|cx| {
         let mut inner = shared.lock();
         if let Phase::Connected(_) = inner.phase {

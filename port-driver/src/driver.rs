@@ -10,7 +10,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use port_core::{Event, Link, Redirect, Status};
 
@@ -20,7 +20,7 @@ use crate::incoming::{Incoming, ListenerShared};
 use crate::metrics::ConnectionMetrics;
 use crate::options::Options;
 use crate::redirect::SecondLink;
-use crate::runtime::{Runtime, Socket, Timer};
+use crate::runtime::{Runtime, Timer};
 use crate::shared::{Inner, Phase, RECEIVE_WINDOW, Shared, register};
 use crate::unauthenticated::Slot;
 
@@ -85,19 +85,13 @@ pub(crate) enum Origin {
     },
 }
 
-/// Transmits smaller than this are gathered with those ready after them, up to about this
-/// many bytes per write.
-const GATHER: usize = 64 * 1024;
-
 /// The future that runs one connection until it is over. Spawned on the runtime.
 pub(crate) struct Driver {
     runtime: Arc<dyn Runtime>,
     shared: Arc<Shared>,
-    socket: Box<dyn Socket>,
     options: Options,
     timer: Pin<Box<dyn Timer>>,
     timer_deadline: Option<Instant>,
-    write_buf: Bytes,
     eof: bool,
     /// Our FIN was sent (the session is over).
     write_shut: bool,
@@ -119,22 +113,26 @@ pub(crate) struct Driver {
     handoff: Option<Handoff>,
     /// The session's refusal of its peer was logged.
     refusal_logged: bool,
-    /// What the connection reported to the metrics facade so far (taken when it ends).
-    metrics: Option<ConnectionMetrics>,
 }
 
 impl Driver {
-    /// Starts running `shared`'s session over `socket` on `runtime`.
+    /// Starts running `shared`'s session over its socket on `runtime`.
     pub(crate) fn spawn(
         runtime: &Arc<dyn Runtime>,
         shared: Arc<Shared>,
-        socket: Box<dyn Socket>,
         options: Options,
         origin: Origin,
         span: tracing::Span,
     ) {
         let now = runtime.now();
-        shared.lock().session.handle_link_up(now, Link::TCP);
+        {
+            let mut inner = shared.lock();
+            inner.session.handle_link_up(now, Link::TCP);
+            inner.metrics = Some(ConnectionMetrics::start(match origin {
+                Origin::Client => "client",
+                Origin::Listener { .. } => "server",
+            }));
+        }
         let (slot, replay) = match &origin {
             Origin::Listener { queue, .. } => (
                 queue
@@ -147,12 +145,10 @@ impl Driver {
         let mut driver = Driver {
             runtime: runtime.clone(),
             shared,
-            socket,
             options,
             // Re-armed before its first poll; an instant now keeps construction cheap.
             timer: runtime.new_timer(now + options.timeout),
             timer_deadline: None,
-            write_buf: Bytes::new(),
             eof: false,
             write_shut: false,
             close_until: None,
@@ -165,20 +161,28 @@ impl Driver {
             replay,
             handoff: None,
             refusal_logged: false,
-            metrics: None,
         };
-        driver.metrics = Some(ConnectionMetrics::start(match driver.origin {
-            Origin::Client => "client",
-            Origin::Listener { .. } => "server",
-        }));
         let runtime = runtime.clone();
         runtime.clone().spawn(Box::pin(async move {
             (&mut driver).await;
             if let Some(handoff) = driver.handoff.take() {
                 let (shared, options) = (driver.shared.clone(), driver.options);
-                fallback::splice(runtime, shared, driver.socket, handoff, options).await;
+                fallback::splice(runtime, shared, handoff, options).await;
             }
         }));
+    }
+}
+
+impl Drop for Driver {
+    /// A driver dropped before its connection ended (its runtime shut down) still closes the
+    /// socket and tells the handles, which would otherwise wait for it forever.
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.transport.take();
+        if !inner.driver_done {
+            inner.driver_done = true;
+            inner.wake_all();
+        }
     }
 }
 
@@ -209,18 +213,20 @@ impl Future for Driver {
                 Step::Progress => {}
                 Step::Idle => break,
                 Step::Done => {
+                    // Closes the socket now (unless the fallback has it): handles may keep
+                    // the shared state alive for long.
+                    inner.transport.take();
                     inner.driver_done = true;
                     inner.wake_all();
-                    if let Some(metrics) = this.metrics.take() {
+                    if let Some(metrics) = inner.metrics.take() {
                         metrics.finish(&inner, this.handoff.is_some());
                     }
                     return Poll::Ready(());
                 }
             }
         }
-        if let Some(metrics) = this.metrics.as_mut() {
-            metrics.update(&inner);
-        }
+        this.allow_direct_writes(&mut inner);
+        inner.update_metrics();
         Poll::Pending
     }
 }
@@ -234,10 +240,17 @@ impl Driver {
             );
             return Step::Done;
         }
+        if let Some(e) = inner.transport.failed.take() {
+            return self.fail(inner, e.into());
+        }
         let now = self.runtime.now();
         let mut progress = false;
-        match self.write(cx, inner, now) {
-            Ok(p) => progress |= p,
+        match inner.write(cx, now) {
+            Ok(true) => {
+                inner.wake_writer();
+                progress = true;
+            }
+            Ok(false) => {}
             Err(e) => return self.fail(inner, e.into()),
         }
         match self.poll_redirect(cx, inner, now) {
@@ -257,14 +270,18 @@ impl Driver {
             // per-user socket or abandon the connect now, not after the FIN linger.
             self.second.abandon();
         }
-        if !self.write_shut && self.write_buf.is_empty() && inner.session.is_send_finished() {
-            match Pin::new(&mut self.socket).poll_close(cx) {
+        if !self.write_shut && inner.transport.pending() == 0 && inner.session.is_send_finished() {
+            let socket = match inner.transport.socket() {
+                Ok(socket) => socket,
+                Err(e) => return self.fail(inner, e.into()),
+            };
+            match Pin::new(socket).poll_close(cx) {
                 Poll::Pending => return Step::Idle,
                 Poll::Ready(_) => self.write_shut = true,
             }
         }
         if inner.session.is_closed() && self.write_shut {
-            return self.drain_to_fin(cx, now, reads);
+            return self.drain_to_fin(cx, inner, now, reads);
         }
         match self.timers(cx, inner, now) {
             Some(p) => progress |= p,
@@ -294,7 +311,11 @@ impl Driver {
         let Some(replay) = self.replay.take() else {
             return false;
         };
+        let Some(socket) = inner.transport.take() else {
+            return false;
+        };
         self.handoff = Some(Handoff {
+            socket,
             target,
             replay: replay.freeze(),
             peer_done: self.eof,
@@ -317,7 +338,7 @@ impl Driver {
         inner: &mut Inner,
         now: Instant,
     ) -> Result<bool, Error> {
-        if !self.write_buf.is_empty() {
+        if inner.transport.pending() > 0 {
             return Ok(false);
         }
         let ask = inner.session.redirect();
@@ -327,7 +348,7 @@ impl Driver {
             Poll::Ready(result) => result?,
         };
         // The first connection is dropped (closed) here: nothing more goes over it.
-        self.socket = socket;
+        inner.transport.replace(socket);
         self.eof = false;
         tracing::debug!("moved to the second connection");
         inner.session.handle_link_up(now, Link::STREAM);
@@ -361,66 +382,6 @@ impl Driver {
         }
     }
 
-    /// Writes what the session has to send. Returns whether anything was written.
-    fn write(&mut self, cx: &mut Context<'_>, inner: &mut Inner, now: Instant) -> io::Result<bool> {
-        let mut progress = false;
-        loop {
-            if self.write_buf.is_empty() {
-                match self.next_write(inner, now) {
-                    Some(bytes) => self.write_buf = bytes,
-                    None => break,
-                }
-            }
-            match Pin::new(&mut self.socket).poll_write(cx, &self.write_buf) {
-                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => {
-                    inner.traffic.written += n as u64;
-                    self.write_buf.advance(n);
-                    if self.write_buf.is_empty() {
-                        // An empty slice still holds the session's transmit buffer: letting
-                        // go lets the session reuse that buffer in place, or free it when idle.
-                        self.write_buf = Bytes::new();
-                    }
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => break,
-            }
-        }
-        inner.pending_write = self.write_buf.len();
-        if progress {
-            inner.wake_writer();
-        }
-        Ok(progress)
-    }
-
-    /// The next bytes to write: the session's next transmit, with the ones ready right after
-    /// it when it is small. A session with shaped lengths hands out one record per transmit;
-    /// writing each alone would cost a system call per record, so records ready together go
-    /// out in one write, as the kernel would coalesce them anyway when the socket is busy. A
-    /// lone transmit is written as it is, without a copy. The gathering buffer is allocated per
-    /// gathered write (one per 64 KiB or so) and not kept, so an idle connection pins none.
-    fn next_write(&mut self, inner: &mut Inner, now: Instant) -> Option<Bytes> {
-        let first = inner.session.poll_transmit(now)?;
-        if first.len() >= GATHER {
-            return Some(first);
-        }
-        let Some(second) = inner.session.poll_transmit(now) else {
-            return Some(first);
-        };
-        let mut gathered = BytesMut::with_capacity(GATHER + first.len().max(second.len()));
-        gathered.extend_from_slice(&first);
-        gathered.extend_from_slice(&second);
-        while gathered.len() < GATHER {
-            match inner.session.poll_transmit(now) {
-                Some(more) => gathered.extend_from_slice(&more),
-                None => break,
-            }
-        }
-        Some(gathered.freeze())
-    }
-
     /// Reads while the application keeps up. Returns whether anything was read.
     fn read(
         &mut self,
@@ -433,7 +394,7 @@ impl Driver {
         while !self.eof && inner.received_bytes < RECEIVE_WINDOW && *reads < READS_PER_POLL {
             let session = &mut inner.session;
             let replay = &mut self.replay;
-            let got = read_into(&mut self.socket, cx, |bytes| {
+            let got = read_into(inner.transport.socket()?, cx, |bytes| {
                 if !bytes.is_empty() {
                     keep_for_fallback(replay, bytes);
                     session.handle_input(now, bytes);
@@ -535,6 +496,7 @@ impl Driver {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        inner.transport.armed = deadline;
         let Some(deadline) = deadline else {
             return Some(false);
         };
@@ -553,13 +515,22 @@ impl Driver {
     /// After our FIN, reads and drops whatever the peer still sends until its FIN (or
     /// [`CLOSE_LINGER`]). Closing a socket with unread bytes would send a RST, and a RST can
     /// destroy data the peer has not read yet, our final frames included.
-    fn drain_to_fin(&mut self, cx: &mut Context<'_>, now: Instant, reads: &mut usize) -> Step {
+    fn drain_to_fin(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: &mut Inner,
+        now: Instant,
+        reads: &mut usize,
+    ) -> Step {
         let deadline = *self.close_until.get_or_insert(now + CLOSE_LINGER);
         if self.eof || now >= deadline {
             return Step::Done;
         }
+        let Ok(socket) = inner.transport.socket() else {
+            return Step::Done;
+        };
         while *reads < READS_PER_POLL {
-            match read_into(&mut self.socket, cx, <[u8]>::len) {
+            match read_into(socket, cx, <[u8]>::len) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Step::Done,
                 Poll::Ready(Ok(_)) => *reads += 1,
                 Poll::Pending => break,
@@ -574,6 +545,16 @@ impl Driver {
             Poll::Pending if *reads >= READS_PER_POLL => Step::Progress,
             Poll::Pending => Step::Idle,
         }
+    }
+
+    /// Lets the application's writer write in its own task while the session is connected on
+    /// the socket it keeps and not closing; the driver writes everything before and after.
+    fn allow_direct_writes(&self, inner: &mut Inner) {
+        inner.transport.direct = matches!(inner.phase, Phase::Connected(_))
+            && !self.second.is_pending()
+            && inner.session.redirect().is_none()
+            && !inner.session.is_send_closed()
+            && self.close_until.is_none();
     }
 
     /// The listener this connection reports to, while it is still there.

@@ -23,6 +23,8 @@ const PIPE: usize = 16 * 1024;
 
 /// What a driver hands over when its session asks for the fallback.
 pub(crate) struct Handoff {
+    /// The peer's socket.
+    pub(crate) socket: Box<dyn Socket>,
     /// The fallback service.
     pub(crate) target: SocketAddr,
     /// Every byte the peer sent so far.
@@ -39,11 +41,11 @@ pub(crate) struct Handoff {
 pub(crate) async fn splice(
     runtime: Arc<dyn Runtime>,
     shared: Arc<Shared>,
-    mut peer: Box<dyn Socket>,
     handoff: Handoff,
     options: Options,
 ) {
     let Handoff {
+        socket: mut peer,
         target,
         replay,
         peer_done,

@@ -39,10 +39,14 @@
 //!
 //! ## How a connection runs
 //!
-//! One task per connection (the driver) feeds socket bytes to the session, writes its output,
-//! sleeps until its next deadline on the runtime's clock and routes its events to the
-//! application's handles. Time is read only from the runtime, so a runtime with a paused
-//! clock drives keepalives and timeouts too.
+//! One task per connection (the driver) feeds socket bytes to the session, sleeps until its
+//! next deadline on the runtime's clock and routes its events to the application's handles.
+//! Writing is shared: once connected, a message is sealed and written in the task that sends
+//! it, for as long as the socket takes it (a bulk sender never wakes the driver, as a TLS
+//! stream writes in its writer's task), and the driver writes everything else (the handshake,
+//! keepalives, TERM, what a full socket left behind), woken by the socket when it can take
+//! more. Time is read only from the runtime, so a runtime with a paused clock drives
+//! keepalives and timeouts too.
 //!
 //! Memory per connection is bounded: the driver stops reading the socket while more than
 //! 256 KiB of received messages wait for the application, and writers wait while more than
@@ -89,6 +93,7 @@ mod shared;
 mod stream;
 #[cfg(feature = "tokio")]
 mod tokio_io;
+mod transport;
 mod unauthenticated;
 mod util;
 

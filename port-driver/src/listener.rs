@@ -204,8 +204,8 @@ impl Listener {
             local: self.local,
         };
         let span = span(Side::Server, peer);
-        let shared = Shared::new(session, peer);
-        Driver::spawn(&self.runtime, shared, socket, self.options, origin, span);
+        let shared = Shared::new(&self.runtime, session, socket, peer);
+        Driver::spawn(&self.runtime, shared, self.options, origin, span);
         Ok(())
     }
 

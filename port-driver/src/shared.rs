@@ -9,6 +9,9 @@ use bytes::Bytes;
 use port_core::{CloseReason, Session};
 
 use crate::error::Error;
+use crate::metrics::ConnectionMetrics;
+use crate::runtime::{Runtime, Socket};
+use crate::transport::Transport;
 
 /// Received bytes held for the application before the driver stops reading the socket.
 pub(crate) const RECEIVE_WINDOW: usize = 256 * 1024;
@@ -46,8 +49,10 @@ pub(crate) struct Inner {
     pub(crate) transport_error: Option<Error>,
     /// The driver task ended: nothing will change any more.
     pub(crate) driver_done: bool,
-    /// Bytes the driver took from the session but has not written to the socket yet.
-    pub(crate) pending_write: usize,
+    /// The socket, and what is on its way into it.
+    pub(crate) transport: Transport,
+    /// What the connection reported to the metrics facade so far (taken when it ends).
+    pub(crate) metrics: Option<ConnectionMetrics>,
     /// No handle can read any more: received messages are dropped as they arrive.
     pub(crate) discard_input: bool,
     pub(crate) driver_waker: Option<Waker>,
@@ -91,7 +96,15 @@ impl Inner {
     }
 
     pub(crate) fn unsent(&self) -> usize {
-        self.session.send_buffered() + self.pending_write
+        self.session.send_buffered() + self.transport.pending()
+    }
+
+    /// Reports to the metrics facade what changed since the last report.
+    pub(crate) fn update_metrics(&mut self) {
+        if let Some(mut metrics) = self.metrics.take() {
+            metrics.update(self);
+            self.metrics = Some(metrics);
+        }
     }
 
     pub(crate) fn wake_driver(&mut self) {
@@ -135,10 +148,17 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
     pub(crate) peer: SocketAddr,
+    /// The runtime's clock, for the application's writer.
+    pub(crate) runtime: Arc<dyn Runtime>,
 }
 
 impl Shared {
-    pub(crate) fn new(session: Box<dyn Session + Send>, peer: SocketAddr) -> Arc<Shared> {
+    pub(crate) fn new(
+        runtime: &Arc<dyn Runtime>,
+        session: Box<dyn Session + Send>,
+        socket: Box<dyn Socket>,
+        peer: SocketAddr,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
@@ -148,7 +168,8 @@ impl Shared {
                 close_reason: None,
                 transport_error: None,
                 driver_done: false,
-                pending_write: 0,
+                transport: Transport::new(socket),
+                metrics: None,
                 discard_input: false,
                 driver_waker: None,
                 reader_waker: None,
@@ -160,6 +181,7 @@ impl Shared {
                 aborted: false,
             }),
             peer,
+            runtime: runtime.clone(),
         })
     }
 
@@ -168,9 +190,7 @@ impl Shared {
         // held does not make it unusable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl Shared {
     /// Cuts the connection: nothing more is sent (no TERM, nothing queued), the socket is
     /// closed, and every handle's next call fails with [`Error::Aborted`].
     pub(crate) fn abort(&self) {

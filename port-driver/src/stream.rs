@@ -219,11 +219,14 @@ impl WriteHalf {
         self.start_send(data)
     }
 
-    /// Queues one message without waiting (call after `poll_ready` was ready).
+    /// Queues one message without waiting (call after `poll_ready` was ready). Once connected,
+    /// the message is sealed and written in the caller's task while the socket takes it; what
+    /// a full socket cannot take the connection's driver writes later.
     pub fn start_send(&mut self, data: Bytes) -> Result<(), Error> {
+        let now = self.shared.runtime.now();
         let mut inner = self.shared.lock();
         inner.session.send(data).map_err(Error::Session)?;
-        inner.wake_driver();
+        inner.write_through(now);
         Ok(())
     }
 
@@ -258,7 +261,7 @@ impl WriteHalf {
         let mut inner = self.shared.lock();
         inner.session.close();
         inner.wake_driver();
-        if inner.session.is_send_closed() && inner.pending_write == 0 {
+        if inner.session.is_send_closed() && inner.transport.pending() == 0 {
             return Poll::Ready(Ok(()));
         }
         if let Some(e) = inner.read_error() {
