@@ -80,9 +80,14 @@ enum State {
     ServerAwaitPrefix,
     /// Server: reading the client INIT body.
     ServerAwaitBody { prefix: Box<InitPrefix> },
-    /// Server: `Authenticate` reported; waiting for `accept` or `reject`.
+    /// Server: `Authenticate` reported; waiting for `accept` or `reject`. The server's
+    /// ephemeral key and the session keys (`responder`) are computed on the first
+    /// `poll_transmit` after the report or at the decision, whichever comes first: the
+    /// application learns the token two X25519 products sooner, and what its decision waits
+    /// for (a forward connect, say) runs while they are computed.
     ServerDecide {
-        responder: Box<ServerResponder>,
+        prefix: Box<InitPrefix>,
+        responder: Option<Box<ServerResponder>>,
         deadline: Instant,
     },
     /// Server: the first bytes were refused; discard input until the drain deadline.
@@ -476,20 +481,11 @@ impl Connection {
                 Refusal::Full => InitRefusal::ReplayFilterFull,
             });
         }
-        let Some(responder) = prefix.respond(setup.key(), &mut self.rng) else {
-            return self.refuse(InitRefusal::Unauthenticated);
-        };
         let header = prefix.header;
         self.set_peer_limits(header.max_payload, header.max_message);
-        let keys = &responder.keys;
-        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.server_to_client));
-        self.opener = Some(FrameOpener::new(
-            keys.cipher,
-            &keys.client_to_server,
-            self.config.max_frame_payload(),
-        ));
         self.state = State::ServerDecide {
-            responder: Box::new(responder),
+            prefix,
+            responder: None,
             deadline: now + self.config.handshake_timeout(),
         };
         self.events.push(Event::Authenticate {
@@ -895,14 +891,47 @@ impl Connection {
         }
     }
 
+    /// Server, deciding: picks the server's ephemeral key (one 32-byte draw) and derives the
+    /// session keys, once.
+    fn prepare_response(&mut self) {
+        let Some(setup) = self.server_setup() else {
+            return;
+        };
+        let State::ServerDecide {
+            prefix, responder, ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if responder.is_some() {
+            return;
+        }
+        // `None` only for a client key of low order, which `es` already refused.
+        let Some(ready) = prefix.respond(setup.key(), &mut self.rng) else {
+            return self.refuse(InitRefusal::Unauthenticated);
+        };
+        let keys = &ready.keys;
+        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.server_to_client));
+        self.opener = Some(FrameOpener::new(
+            keys.cipher,
+            &keys.client_to_server,
+            self.config.max_frame_payload(),
+        ));
+        *responder = Some(Box::new(ready));
+    }
+
     fn take_decision(&mut self) -> Result<Box<ServerResponder>, Error> {
         if self.side() != Side::Server {
             return Err(Error::WrongSide {
                 expected: Side::Server,
             });
         }
+        self.prepare_response();
         match mem::replace(&mut self.state, State::Closed) {
-            State::ServerDecide { responder, .. } => Ok(responder),
+            State::ServerDecide {
+                responder: Some(responder),
+                ..
+            } => Ok(responder),
             other => {
                 self.state = other;
                 Err(match self.events.close_reason() {
@@ -1037,6 +1066,7 @@ impl Session for Connection {
     /// Bytes to write to the TCP stream, if any. Call until it returns `None`.
     fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.last_now = now;
+        self.prepare_response();
         let mut data = false;
         if matches!(self.state, State::Open) {
             data = self.build_frames(now);

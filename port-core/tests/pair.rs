@@ -293,3 +293,34 @@ fn buffers_grown_by_data_are_given_back_a_second_after_it_stops() {
         assert!(conn.poll_timeout().unwrap() >= quiet + Duration::from_secs(60));
     }
 }
+
+#[test]
+fn a_decision_taken_before_any_transmit_answers_with_a_server_init_that_opens() {
+    // The server's half of the key agreement waits for its first transmit or its decision,
+    // whichever comes first: here the decision.
+    let config = fast_config();
+    let (client_setup, key) = setups_for(&config);
+    let now = Instant::now();
+    for accept in [true, false] {
+        let mut client = lone_client(&client_setup, 7, now);
+        let init = client.poll_transmit(now).unwrap();
+        let setup = ServerConfig::new(config.clone(), key.clone());
+        let mut server = lone_server(&setup, 7, now);
+        server.handle_input(now, &init);
+        assert!(matches!(
+            server.poll_event(),
+            Some(Event::Authenticate { .. })
+        ));
+        let status = Status::Application(4321);
+        let expected = if accept {
+            server.accept(9).unwrap();
+            Event::Connected { user_id: 9 }
+        } else {
+            server.reject(status).unwrap();
+            Event::Closed(CloseReason::Rejected(status))
+        };
+        let reply = server.poll_transmit(now).unwrap();
+        client.handle_input(now, &reply);
+        assert_eq!(client.poll_event(), Some(expected));
+    }
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
-use port_core::{ClientConfig, Connection, Side};
+use port_core::{ClientConfig, Connection, Session, Side};
 
 use crate::addr::TcpAddr;
 use crate::driver::{Driver, Origin};
@@ -48,16 +48,19 @@ pub async fn connect_session(
     options: Options,
 ) -> Result<Stream, Error> {
     let addr = addr.into();
-    let (socket, peer) = within(runtime, options.timeout, open(runtime, &addr, options))
-        .await
-        .ok_or(Error::ConnectTimeout)??;
-    let session = factory(&fresh_start(&**runtime)?, peer)?;
+    let (socket, peer, session) = within(
+        runtime,
+        options.timeout,
+        open(runtime, &addr, options, &factory),
+    )
+    .await
+    .ok_or(Error::ConnectTimeout)??;
+    let span = span(Side::Client, peer);
     let shared = Shared::new(runtime, session, socket, peer);
     // The guard closes the connection if this future is dropped or fails.
     let guard = Arc::new(HandleGuard {
         shared: shared.clone(),
     });
-    let span = span(Side::Client, peer);
     Driver::spawn(runtime, shared.clone(), options, Origin::Client, span);
     poll_fn(|cx| {
         let mut inner = shared.lock();
@@ -90,21 +93,36 @@ fn unanswered(error: Error, shared: &Shared) -> Error {
     }
 }
 
-/// Resolves `addr` and connects to the first of its addresses that answers.
+/// Resolves `addr` and connects to the first of its addresses that answers, with the session
+/// `factory` builds for it. The session (for PORT, the client INIT and its two X25519
+/// products) is built while the kernel completes the TCP handshake, so it adds no time of its
+/// own to the connection's set-up.
 async fn open(
     runtime: &Arc<dyn Runtime>,
     addr: &TcpAddr,
     options: Options,
-) -> io::Result<(Box<dyn Socket>, SocketAddr)> {
+    factory: &SessionFactory,
+) -> Result<(Box<dyn Socket>, SocketAddr, Box<dyn Session + Send>), Error> {
     let mut failed = None;
     for peer in addr.resolve(&**runtime).await? {
-        match runtime.connect(peer).await {
+        let mut connect = runtime.connect(peer);
+        // The first poll sends the SYN; the answer comes while the session is built.
+        let first = poll_fn(|cx| Poll::Ready(connect.as_mut().poll(cx))).await;
+        let session = factory(&fresh_start(&**runtime)?, peer)?;
+        tracing::debug!(%peer, "session ready");
+        let connected = match first {
+            Poll::Ready(connected) => connected,
+            Poll::Pending => connect.await,
+        };
+        match connected {
             Ok(socket) => {
+                tracing::debug!(%peer, "tcp connected");
                 options.apply(&*socket)?;
-                return Ok((socket, peer));
+                return Ok((socket, peer, session));
             }
             Err(e) => failed = Some(e),
         }
     }
-    Err(failed.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+    let failed = failed.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"));
+    Err(failed.into())
 }

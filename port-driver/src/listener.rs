@@ -204,6 +204,7 @@ impl Listener {
             local: self.local,
         };
         let span = span(Side::Server, peer);
+        span.in_scope(|| tracing::debug!("tcp accepted"));
         let shared = Shared::new(&self.runtime, session, socket, peer);
         Driver::spawn(&self.runtime, shared, self.options, origin, span);
         Ok(())

@@ -167,6 +167,7 @@ pub(crate) async fn open(
 
 /// Opens a PORT connection for one local connection and carries it.
 async fn carry_one(tcp: TcpStream, peer: std::net::SocketAddr, shared: Arc<Shared>) {
+    tracing::debug!(%peer, "local connection accepted");
     let _ = tcp.set_nodelay(true);
     match open(&shared, peer, None).await {
         Ok(stream) => carry_counted(tcp, stream, peer, &shared).await,

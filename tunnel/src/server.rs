@@ -142,6 +142,7 @@ fn reload(path: &Option<std::path::PathBuf>, tokens: Option<&SharedTokens>) {
 /// Decides on one authenticated client, connects it to its target and carries it.
 async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
     let peer = incoming.peer_addr();
+    tracing::debug!(%peer, "deciding");
     let summary = &shared.summary;
     let (token, requested) = split_token(incoming.token());
     let (name, user_id) = match &shared.tokens {
@@ -188,6 +189,7 @@ async fn serve_one(incoming: Incoming, shared: Arc<Shared>) {
             return;
         }
     };
+    tracing::debug!(%peer, target = %target_name, "target connected");
     // Small writes (a keystroke) go out at once; bulk data is written in large chunks anyway.
     let _ = target.set_nodelay(true);
     let stream = match incoming.accept(user_id) {
