@@ -894,6 +894,15 @@ impl Connection {
     /// Server, deciding: picks the server's ephemeral key (one 32-byte draw) and derives the
     /// session keys, once.
     fn prepare_response(&mut self) {
+        if !matches!(
+            self.state,
+            State::ServerDecide {
+                responder: None,
+                ..
+            }
+        ) {
+            return;
+        }
         let Some(setup) = self.server_setup() else {
             return;
         };

@@ -1,5 +1,6 @@
 # Shared by the tunnel benches (sourced): daemons in the background, ports, iperf3 runs, CPU
-# ticks and medians. Callers set `work` (a scratch directory) before sourcing.
+# ticks and medians. Callers set `work` (a scratch directory) before sourcing; it is removed at
+# exit unless KEEP_WORK is set (every daemon's output and log are in it).
 
 pids=()
 declare -A pid_of
