@@ -17,8 +17,8 @@ use crate::frame::{
     FrameOpener, FrameSealer, HEADER_WIRE_LEN,
 };
 use crate::handshake::{
-    self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, MAX_TOKEN_LEN,
-    SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder,
+    self, CLIENT_PREFIX_LEN, ClientHeader, ClientInitiator, InitPrefix, MAX_EARLY_DATA,
+    MAX_TOKEN_LEN, SERVER_PREFIX_LEN, ServerHeader, ServerPrefix, ServerResponder, UnsealedInit,
 };
 use crate::keepalive::Keepalive;
 use crate::lengths::Records;
@@ -146,8 +146,9 @@ pub struct Connection {
     release_at: Option<Instant>,
     /// Where records of sent messages go, when asked for (see `record_to`).
     sink: Option<Box<dyn RecordSink>>,
-    /// Client: the INIT's token and padding lengths, for a record started after it was built.
-    init_sizes: (u16, u16),
+    /// Client: the INIT until its first transmit, keys ready and not sealed, so that the
+    /// first message can join it as early data.
+    unsent: Option<Box<UnsentInit>>,
     /// Server of a shaped first flight: undoes the shape until the client INIT was read.
     flight: Option<Box<FlightReader>>,
     /// How frame sizes are chosen (the key's shape).
@@ -167,6 +168,15 @@ pub struct Connection {
     gave_up: bool,
 }
 
+/// A client's INIT before its first transmit (see [`Connection::client`]).
+struct UnsentInit {
+    init: UnsealedInit,
+    header: ClientHeader,
+    setup: ClientConfig,
+    /// The first message, if the application sent one before the INIT went out.
+    early: Bytes,
+}
+
 /// How long buffers grown by data are kept after the data stops. A timer fires at most once
 /// per linger period while data flows (armed on the first data after a release, not moved by
 /// later frames), and then gives back every buffer that is empty: a busy connection reuses its
@@ -179,6 +189,13 @@ impl Connection {
     /// `unix_time` is the wall-clock time since the Unix epoch at `now` (the INIT carries it
     /// for the server's replay window). Random draws from `seed`, in order: padding length
     /// (one `u32`), salt (16 bytes), ephemeral secret (32 bytes).
+    ///
+    /// The INIT's keys are computed here and the INIT is sealed on the first `poll_transmit`:
+    /// one message of 1 to [`MAX_EARLY_DATA`] bytes sent before that travels in the INIT as
+    /// early data (`docs/PROTOCOL.md` §5.8), and the server's application receives it as the
+    /// first message once it accepts. Early data saves the round trip a first message would
+    /// otherwise wait for, and gives up forward secrecy for that message: it is sealed under a
+    /// key that the server's static key and the INIT recover.
     pub fn client(setup: &ClientConfig, now: Instant, unix_time: Duration, seed: Seed) -> Self {
         let config = setup.config().clone();
         let mut conn = Connection::new(Role::Client, config, now, unix_time, seed);
@@ -190,20 +207,16 @@ impl Connection {
             pad_len: conn.draw_padding(),
             max_payload: conn.config.max_frame_payload() as u16,
             max_message: conn.config.max_message() as u32,
+            early_len: 0,
         };
-        match handshake::client_init(
-            setup.key(),
-            setup.server_point(),
-            &header,
-            setup.token(),
-            &mut conn.rng,
-        ) {
-            Some((wire, initiator)) => {
-                match setup.first_flight() {
-                    Some(flight) => conn.tx.extend_from_slice(&flight.wrap(&wire)),
-                    None => conn.tx.extend_from_slice(&wire),
-                }
-                conn.init_sizes = (header.token_len, header.pad_len);
+        match handshake::client_init(setup.key(), setup.server_point(), &mut conn.rng) {
+            Some((init, initiator)) => {
+                conn.unsent = Some(Box::new(UnsentInit {
+                    init,
+                    header,
+                    setup: setup.clone(),
+                    early: Bytes::new(),
+                }));
                 conn.state = State::ClientAwaitPrefix {
                     initiator: Box::new(initiator),
                     deadline: now + conn.config.handshake_timeout(),
@@ -268,7 +281,7 @@ impl Connection {
             stats: Stats::default(),
             release_at: None,
             sink: None,
-            init_sizes: (0, 0),
+            unsent: None,
             flight: None,
             lengths: Lengths::Padded,
             records: None,
@@ -353,25 +366,42 @@ impl Connection {
 
     /// Sends a record of every message this connection seals from now on to `sink`, for tools
     /// that label captured packets (see [`MessageRecord`]); `None` stops it. Off by default,
-    /// and then free. A client's INIT is built with the connection; it is recorded too when
-    /// the record starts before the first [`poll_transmit`](Session::poll_transmit).
+    /// and then free. A client's INIT is sealed on the first
+    /// [`poll_transmit`](Session::poll_transmit); it is recorded when the record starts before.
     pub fn record_to(&mut self, sink: Option<Box<dyn RecordSink>>) {
-        let starting = self.sink.is_none();
         self.sink = sink;
-        let unsent_init = matches!(self.state, State::ClientAwaitPrefix { .. })
-            && self.stats.bytes_sent == 0
-            && !self.tx.is_empty();
-        if starting && unsent_init {
-            let (token, pad) = self.init_sizes;
-            let (wire, at) = (self.tx.len(), self.last_now);
-            self.note(
-                MessageKind::Init,
-                usize::from(token),
-                usize::from(pad),
-                wire,
-                at,
-            );
+    }
+
+    /// Client: seals the INIT (with the early data, if any) into the transmit buffer, once.
+    fn seal_init(&mut self) {
+        let Some(unsent) = self.unsent.take() else {
+            return;
+        };
+        let State::ClientAwaitPrefix { initiator, .. } = &mut self.state else {
+            return;
+        };
+        let UnsentInit {
+            init,
+            mut header,
+            setup,
+            early,
+        } = *unsent;
+        header.early_len = early.len() as u16;
+        let Some(wire) = init.seal(&header, setup.token(), &early, initiator) else {
+            // Unreachable: a fresh key seals twice; fail closed regardless.
+            return self.fail(CloseReason::Protocol(ProtocolError::NonceExhausted));
+        };
+        match setup.first_flight() {
+            Some(flight) => self.tx.extend_from_slice(&flight.wrap(&wire)),
+            None => self.tx.extend_from_slice(&wire),
         }
+        if !early.is_empty() {
+            self.stats.messages_sent += 1;
+            self.stats.payload_bytes_sent += early.len() as u64;
+        }
+        let payload = usize::from(header.token_len) + early.len();
+        let (pad, wire, at) = (usize::from(header.pad_len), self.tx.len(), self.last_now);
+        self.note(MessageKind::Init, payload, pad, wire, at);
     }
 
     /// Data moved: make sure a release check is due within `BUFFER_LINGER`.
@@ -929,7 +959,8 @@ impl Connection {
         *responder = Some(Box::new(ready));
     }
 
-    fn take_decision(&mut self) -> Result<Box<ServerResponder>, Error> {
+    /// The pending decision's responder and the client's early data.
+    fn take_decision(&mut self) -> Result<(Box<ServerResponder>, Bytes), Error> {
         if self.side() != Side::Server {
             return Err(Error::WrongSide {
                 expected: Side::Server,
@@ -939,8 +970,9 @@ impl Connection {
         match mem::replace(&mut self.state, State::Closed) {
             State::ServerDecide {
                 responder: Some(responder),
+                mut prefix,
                 ..
-            } => Ok(responder),
+            } => Ok((responder, mem::take(&mut prefix.early))),
             other => {
                 self.state = other;
                 Err(match self.events.close_reason() {
@@ -1075,6 +1107,7 @@ impl Session for Connection {
     /// Bytes to write to the TCP stream, if any. Call until it returns `None`.
     fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.last_now = now;
+        self.seal_init();
         self.prepare_response();
         let mut data = false;
         if matches!(self.state, State::Open) {
@@ -1105,6 +1138,19 @@ impl Session for Connection {
     /// larger than the frame payload limit are split into several frames and reassembled;
     /// messages larger than [`max_message`](Session::max_message) are refused.
     fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        if let Some(unsent) = self.unsent.as_mut().filter(|u| u.early.is_empty()) {
+            // The first message, before the INIT went out: it rides in the INIT.
+            if data.len() > MAX_EARLY_DATA {
+                return Err(Error::MessageTooLarge {
+                    len: data.len(),
+                    max: MAX_EARLY_DATA,
+                });
+            }
+            if !data.is_empty() {
+                unsent.early = data;
+                return Ok(());
+            }
+        }
         match self.state {
             State::Open if self.term_queued => return Err(Error::Closing),
             State::Open => {}
@@ -1141,7 +1187,7 @@ impl Session for Connection {
     /// Server: accepts the authenticated client with `user_id`; queues the server INIT and
     /// reports [`Event::Connected`].
     fn accept(&mut self, user_id: u32) -> Result<(), Error> {
-        let responder = self.take_decision()?;
+        let (responder, early) = self.take_decision()?;
         let client_first = self.draw_next_in();
         let own_first = self.draw_next_in();
         self.queue_server_init(&responder, Status::Success, user_id, client_first);
@@ -1150,6 +1196,10 @@ impl Session for Connection {
         self.user_id = Some(user_id);
         self.keepalive.start(self.last_now, own_first);
         self.events.push(Event::Connected { user_id });
+        if !early.is_empty() {
+            self.stats.payload_bytes_received += early.len() as u64;
+            self.deliver(early);
+        }
         Ok(())
     }
 
@@ -1159,7 +1209,8 @@ impl Session for Connection {
         if status == Status::Success {
             return Err(Error::RejectWithSuccess);
         }
-        let responder = self.take_decision()?;
+        // The early data, if any, is dropped unread.
+        let (responder, _) = self.take_decision()?;
         self.queue_server_init(&responder, status, 0, Duration::ZERO);
         self.finish(CloseReason::Rejected(status));
         Ok(())
@@ -1167,7 +1218,8 @@ impl Session for Connection {
 
     /// Bytes accepted by `send` (or sealed) but not yet handed out by `poll_transmit`.
     fn send_buffered(&self) -> usize {
-        self.queue.bytes + self.tx.len()
+        let early = self.unsent.as_ref().map_or(0, |u| u.early.len());
+        self.queue.bytes + self.tx.len() + early
     }
 
     /// The largest message `send` accepts now: both sides' limits once connected.

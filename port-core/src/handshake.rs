@@ -4,6 +4,7 @@
 //! Layouts are in `docs/PROTOCOL.md`; the order of random draws matters for test vectors and is
 //! written down there too.
 
+use bytes::Bytes;
 use rand_core::Rng;
 use x25519_dalek::StaticSecret;
 
@@ -27,6 +28,9 @@ pub const SERVER_HEADER_LEN: usize = 20;
 pub const SERVER_PREFIX_LEN: usize = KEY_LEN + SERVER_HEADER_LEN + TAG_LEN;
 /// Longest token a client INIT may carry.
 pub const MAX_TOKEN_LEN: usize = 4096;
+/// Most bytes of early data a client INIT may carry: the client's first message, sent before
+/// the server answered (`docs/PROTOCOL.md` §5.8).
+pub const MAX_EARLY_DATA: usize = 16 * 1024;
 
 /// The client INIT header's fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub(crate) struct ClientHeader {
     pub(crate) pad_len: u16,
     pub(crate) max_payload: u16,
     pub(crate) max_message: u32,
+    /// Bytes of early data in the body, after the token.
+    pub(crate) early_len: u16,
 }
 
 impl ClientHeader {
@@ -49,6 +55,7 @@ impl ClientHeader {
         out[14..16].copy_from_slice(&self.pad_len.to_be_bytes());
         out[16..18].copy_from_slice(&self.max_payload.to_be_bytes());
         out[18..22].copy_from_slice(&self.max_message.to_be_bytes());
+        out[22..24].copy_from_slice(&self.early_len.to_be_bytes());
         out
     }
 
@@ -62,20 +69,25 @@ impl ClientHeader {
             pad_len: u16_at(14),
             max_payload: u16_at(16),
             max_message: u32::from_be_bytes(raw[18..22].try_into().ok()?),
+            early_len: u16_at(22),
         };
-        let reserved_clear = raw[1] == 0 && raw[3] == 0 && raw[22] == 0 && raw[23] == 0;
+        let reserved_clear = raw[1] == 0 && raw[3] == 0;
         let valid = raw[0] == VERSION
             && reserved_clear
             && usize::from(header.token_len) <= MAX_TOKEN_LEN
+            && usize::from(header.early_len) <= MAX_EARLY_DATA
             && usize::from(header.pad_len) <= MAX_PADDING
             && usize::from(header.max_payload) >= MIN_FRAME_PAYLOAD
             && header.max_message >= u32::from(header.max_payload);
         valid.then_some(header)
     }
 
-    /// On-wire length of the INIT body (token ‖ padding ‖ tag).
+    /// On-wire length of the INIT body (token ‖ early data ‖ padding ‖ tag).
     pub(crate) fn body_wire_len(&self) -> usize {
-        usize::from(self.token_len) + usize::from(self.pad_len) + TAG_LEN
+        usize::from(self.token_len)
+            + usize::from(self.early_len)
+            + usize::from(self.pad_len)
+            + TAG_LEN
     }
 }
 
@@ -152,24 +164,30 @@ pub(crate) struct ClientInitiator {
     cipher: Cipher,
 }
 
-/// Builds a client INIT. Random draws, in order: salt (16 bytes), ephemeral secret (32 bytes).
-/// The caller chose `header.pad_len` before; the padding itself is zeros inside the AEAD.
+/// A client INIT whose keys are known and whose header and body are not sealed yet, so that
+/// the client's first message can still join it as early data.
+pub(crate) struct UnsealedInit {
+    salt: [u8; SALT_LEN],
+    masked: [u8; KEY_LEN],
+    aead: Aead,
+}
+
+/// Prepares a client INIT: random draws, in order, salt (16 bytes) and ephemeral secret (32
+/// bytes); the two X25519 products and the INIT key. [`UnsealedInit::seal`] builds the wire.
 ///
 /// Returns `None` only if the server key is a low-order point, which [`ClientKey`] parsing
 /// already refuses.
 pub(crate) fn client_init<R: Rng + ?Sized>(
     key: &ClientKey,
     server: &ServerPoint,
-    header: &ClientHeader,
-    token: &[u8],
     rng: &mut R,
-) -> Option<(Vec<u8>, ClientInitiator)> {
+) -> Option<(UnsealedInit, ClientInitiator)> {
     let salt: [u8; SALT_LEN] = random_array(rng);
     let ephemeral = StaticSecret::from(random_array::<32, _>(rng));
     let (ephemeral_public, es) = server.public_and_dh(&ephemeral);
     let es = es?;
     let masked = crypto::xor32(&ephemeral_public, &crypto::client_mask(key.seed(), &salt));
-    let mut aead = Aead::new(
+    let aead = Aead::new(
         key.cipher(),
         &crypto::init_key(
             key.cipher(),
@@ -180,29 +198,45 @@ pub(crate) fn client_init<R: Rng + ?Sized>(
             &es,
         ),
     );
-
-    let mut wire = Vec::with_capacity(CLIENT_PREFIX_LEN + header.body_wire_len());
-    wire.extend_from_slice(&salt);
-    wire.extend_from_slice(&masked);
-    wire.extend_from_slice(&header.encode());
-    wire.extend_from_slice(&[0u8; TAG_LEN]);
-    let (ad, sealed) = wire.split_at_mut(SALT_LEN + KEY_LEN);
-    aead.seal_in_place(ad, sealed).ok()?;
-    let body = wire.len();
-    wire.extend_from_slice(token);
-    wire.resize(body + header.body_wire_len(), 0);
-    aead.seal_in_place(&[], &mut wire[body..]).ok()?;
-
     let initiator = ClientInitiator {
         ephemeral,
         ephemeral_public,
         es,
-        transcript: transcript_of(&[&wire]),
+        // Set when the INIT is sealed: the hash of the INIT as sent.
+        transcript: [0; 32],
         seed: *key.seed(),
         server_public: *key.public(),
         cipher: key.cipher(),
     };
-    Some((wire, initiator))
+    Some((UnsealedInit { salt, masked, aead }, initiator))
+}
+
+impl UnsealedInit {
+    /// Seals the INIT: salt ‖ masked key ‖ AEAD(header) ‖ AEAD(token ‖ early ‖ padding), the
+    /// padding zeros inside the AEAD (the caller chose `header.pad_len`, and `header`'s lengths
+    /// must be those of `token` and `early`). The INIT's transcript hash goes to `initiator`.
+    pub(crate) fn seal(
+        mut self,
+        header: &ClientHeader,
+        token: &[u8],
+        early: &[u8],
+        initiator: &mut ClientInitiator,
+    ) -> Option<Vec<u8>> {
+        let mut wire = Vec::with_capacity(CLIENT_PREFIX_LEN + header.body_wire_len());
+        wire.extend_from_slice(&self.salt);
+        wire.extend_from_slice(&self.masked);
+        wire.extend_from_slice(&header.encode());
+        wire.extend_from_slice(&[0u8; TAG_LEN]);
+        let (ad, sealed) = wire.split_at_mut(SALT_LEN + KEY_LEN);
+        self.aead.seal_in_place(ad, sealed).ok()?;
+        let body = wire.len();
+        wire.extend_from_slice(token);
+        wire.extend_from_slice(early);
+        wire.resize(body + header.body_wire_len(), 0);
+        self.aead.seal_in_place(&[], &mut wire[body..]).ok()?;
+        initiator.transcript = transcript_of(&[&wire]);
+        Some(wire)
+    }
 }
 
 /// A server's view of a client INIT whose prefix authenticated.
@@ -215,6 +249,8 @@ pub(crate) struct InitPrefix {
     ephemeral_point: PeerPoint,
     es: [u8; 32],
     transcript: blake3::Hasher,
+    /// The early data of the body, once opened: delivered if the application accepts.
+    pub(crate) early: Bytes,
 }
 
 /// Opens the fixed-size prefix of a client INIT (modified in place). `None` for anything that
@@ -252,18 +288,23 @@ pub(crate) fn open_client_prefix(key: &ServerKey, wire: &mut [u8]) -> Option<Ini
         ephemeral_point,
         es,
         transcript,
+        early: Bytes::new(),
     })
 }
 
 impl InitPrefix {
-    /// Opens the INIT body (modified in place) and returns the token.
+    /// Opens the INIT body (modified in place) and returns the token; the early data is kept
+    /// in [`early`](Self::early).
     pub(crate) fn open_body<'a>(&mut self, body: &'a mut [u8]) -> Option<&'a [u8]> {
         if body.len() != self.header.body_wire_len() {
             return None;
         }
         self.transcript.update(body);
         self.aead.open_in_place(&[], body).ok()?;
-        Some(&body[..usize::from(self.header.token_len)])
+        let token = usize::from(self.header.token_len);
+        let early = token + usize::from(self.header.early_len);
+        self.early = Bytes::copy_from_slice(&body[token..early]);
+        Some(&body[..token])
     }
 
     /// Picks the server's ephemeral key (one 32-byte draw) and derives the session keys.
@@ -376,32 +417,44 @@ mod tests {
             pad_len,
             max_payload: 16384,
             max_message: 1 << 24,
+            early_len: 0,
         }
+    }
+
+    /// A sealed client INIT and its initiator.
+    fn sealed_init(
+        key: &ClientKey,
+        header: &ClientHeader,
+        token: &[u8],
+        early: &[u8],
+        rng: &mut ChaCha20Rng,
+    ) -> (Vec<u8>, ClientInitiator) {
+        let (unsealed, mut initiator) = client_init(key, &ServerPoint::new(key.public()), rng)
+            .expect("a key of a generated server");
+        let wire = unsealed.seal(header, token, early, &mut initiator).unwrap();
+        (wire, initiator)
     }
 
     #[test]
     fn full_handshake_derives_matching_keys() {
         let mut rng = ChaCha20Rng::from_seed([1; 32]);
         let server = ServerKey::generate(&mut rng);
-        let token = b"opaque token";
-        let header = client_header(token.len(), 33);
-        let (mut wire, initiator) = {
-            let key = server.client_key();
-            client_init(
-                &key,
-                &ServerPoint::new(key.public()),
-                &header,
-                token,
-                &mut rng,
-            )
-            .unwrap()
+        let (token, early) = (b"opaque token", b"early bytes");
+        let header = ClientHeader {
+            early_len: early.len() as u16,
+            ..client_header(token.len(), 33)
         };
-        assert_eq!(wire.len(), CLIENT_PREFIX_LEN + token.len() + 33 + TAG_LEN);
+        let key = server.client_key();
+        let (mut wire, initiator) = sealed_init(&key, &header, token, early, &mut rng);
+        let len = CLIENT_PREFIX_LEN + token.len() + early.len() + 33 + TAG_LEN;
+        assert_eq!(wire.len(), len);
+        assert_eq!(initiator.transcript, transcript_of(&[&wire]));
 
         let (prefix, body) = wire.split_at_mut(CLIENT_PREFIX_LEN);
         let mut opened = open_client_prefix(&server, prefix).unwrap();
         assert_eq!(opened.header, header);
         assert_eq!(opened.open_body(body).unwrap(), token);
+        assert_eq!(opened.early, &early[..]);
         let responder = opened.respond(&server, &mut rng).unwrap();
 
         let sh = ServerHeader {
@@ -428,8 +481,7 @@ mod tests {
         let server = ServerKey::generate(&mut rng);
         let other = ServerKey::generate(&mut rng);
         let key = other.client_key();
-        let point = ServerPoint::new(key.public());
-        let (mut wire, _) = client_init(&key, &point, &client_header(0, 0), b"", &mut rng).unwrap();
+        let (mut wire, _) = sealed_init(&key, &client_header(0, 0), b"", b"", &mut rng);
         assert!(open_client_prefix(&server, &mut wire[..CLIENT_PREFIX_LEN]).is_none());
     }
 
@@ -450,9 +502,18 @@ mod tests {
                 max_message: 10,
                 ..good
             },
+            ClientHeader {
+                early_len: (MAX_EARLY_DATA + 1) as u16,
+                ..good
+            },
         ] {
             assert_eq!(ClientHeader::decode(&bad.encode()), None);
         }
+        let most = ClientHeader {
+            early_len: MAX_EARLY_DATA as u16,
+            ..good
+        };
+        assert_eq!(ClientHeader::decode(&most.encode()), Some(most));
         let mut raw = good.encode();
         raw[0] = 2;
         assert_eq!(ClientHeader::decode(&raw), None);

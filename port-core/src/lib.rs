@@ -46,7 +46,10 @@
 //! let unix = Duration::from_secs(1_800_000_000);
 //! let mut client = Connection::client(&client_setup, start, unix, [1; 32]);
 //! let mut server = Connection::server(&server_setup, start, unix, [2; 32]);
-//! client.send("too early".into()).unwrap_err(); // NotConnected: the handshake comes first
+//! // The first message may go before the handshake: it travels in the INIT as early data
+//! // (without forward secrecy, docs/PROTOCOL.md §5.8). Any other waits for `Connected`.
+//! client.send("early".into())?;
+//! client.send("too early".into()).unwrap_err(); // NotConnected
 //!
 //! let mut now = start;
 //! let mut echoed = Vec::new();
@@ -79,7 +82,9 @@
 //!             }
 //!             Event::Data(message) => {
 //!                 echoed.push(message);
-//!                 client.close();
+//!                 if echoed.len() == 2 {
+//!                     client.close();
+//!                 }
 //!             }
 //!             Event::Closed(reason) => assert!(reason.is_graceful()),
 //!             _ => {}
@@ -95,7 +100,7 @@
 //!         server.handle_timeout(now);
 //!     }
 //! }
-//! assert_eq!(echoed, ["hello"]);
+//! assert_eq!(echoed, ["early", "hello"]);
 //! assert!(client.is_closed() && server.is_closed());
 //! # Ok::<(), port_core::Error>(())
 //! ```
@@ -148,7 +153,9 @@ pub use connection::{Connection, Stats};
 pub use endpoint::{ClientConfig, ServerConfig};
 pub use error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 pub use event::Event;
-pub use handshake::{CLIENT_PREFIX_LEN, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION};
+pub use handshake::{
+    CLIENT_PREFIX_LEN, MAX_EARLY_DATA, MAX_TOKEN_LEN, SALT_LEN, SERVER_PREFIX_LEN, VERSION,
+};
 pub use keys::{ClientKey, KeyError, KeyKind, SEED_LEN, ServerKey, generate_pair};
 pub use lengths::{MAX_RECORD, MIN_RECORD};
 pub use session::{Link, Redirect, Seed, Session, Start};

@@ -113,6 +113,8 @@ impl Stream {
         let mut frame_ends = Vec::new();
         let mut messages = Vec::new();
         let mut frames = 0;
+        // A client seals its INIT, and so knows its transcript, on its first transmit.
+        let _ = receiver.poll_transmit(now);
         for (i, byte) in bytes.iter().enumerate() {
             receiver.handle_input(now, std::slice::from_ref(byte));
             while let Some(event) = receiver.poll_event() {

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
+use bytes::Bytes;
+
 use port_core::{ClientConfig, Connection, Session, Side};
 
 use crate::addr::TcpAddr;
@@ -47,14 +49,35 @@ pub async fn connect_session(
     factory: SessionFactory,
     options: Options,
 ) -> Result<Stream, Error> {
+    connect_session_with_first(runtime, addr, factory, options, Bytes::new()).await
+}
+
+/// [`connect_session`] with `first` (unless empty) as the connection's first message. A PORT
+/// session takes a first message of up to [`MAX_EARLY_DATA`](port_core::MAX_EARLY_DATA)
+/// bytes into its INIT, as early data (`docs/PROTOCOL.md` §5.8): it reaches the server's
+/// application with the handshake instead of a round trip later, and has no forward secrecy.
+/// A session that cannot take it then (larger, or a stack whose top layer waits for its own
+/// handshake) sends it as its first message once connected. Either way it is sent before
+/// anything written to the returned stream.
+pub async fn connect_session_with_first(
+    runtime: &Arc<dyn Runtime>,
+    addr: impl Into<TcpAddr>,
+    factory: SessionFactory,
+    options: Options,
+    first: Bytes,
+) -> Result<Stream, Error> {
     let addr = addr.into();
-    let (socket, peer, session) = within(
+    let (socket, peer, mut session) = within(
         runtime,
         options.timeout,
         open(runtime, &addr, options, &factory),
     )
     .await
     .ok_or(Error::ConnectTimeout)??;
+    let first = match first.is_empty() {
+        true => None,
+        false => session.send(first.clone()).err().map(|_| first),
+    };
     let span = span(Side::Client, peer);
     let shared = Shared::new(runtime, session, socket, peer);
     // The guard closes the connection if this future is dropped or fails.
@@ -75,7 +98,11 @@ pub async fn connect_session(
     })
     .await
     .map_err(|e| unanswered(e, &shared))?;
-    Ok(Stream::new(shared, guard))
+    let mut stream = Stream::new(shared, guard);
+    if let Some(first) = first {
+        stream.send(first).await?;
+    }
+    Ok(stream)
 }
 
 /// A handshake that failed before the server sent a single byte is [`Error::Unanswered`]:

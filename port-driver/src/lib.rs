@@ -98,7 +98,7 @@ mod unauthenticated;
 mod util;
 
 pub use addr::TcpAddr;
-pub use connect::{connect, connect_session};
+pub use connect::{connect, connect_session, connect_session_with_first};
 pub use error::Error;
 pub use incoming::Incoming;
 pub use listener::{Listener, SessionFactory};

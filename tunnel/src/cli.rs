@@ -126,6 +126,11 @@ pub struct ClientArgs {
     /// [env: PORT_TUNNEL_METRICS].
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// Send what a local application already sent in the PORT INIT (early data): its first
+    /// bytes reach the server a round trip sooner, without forward secrecy for them (see
+    /// docs/PROTOCOL.md §5.8) [env: PORT_TUNNEL_EARLY_DATA=on|off].
+    #[arg(long)]
+    pub early_data: bool,
     /// The tunnel server, STACK://HOST:PORT with the stack the server serves
     /// (port://HOST:PORT unless it was given --stack) [env: PORT_TUNNEL_SERVER].
     #[arg(long, value_name = "URL")]
@@ -236,6 +241,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 key: args.key,
                 token: args.token,
                 stacks_file: args.stacks_file,
+                early_data: args.early_data,
             };
             let settings = ClientSettings::resolve(flags, &sources)?;
             runtime()?.block_on(crate::client::run(settings))?

@@ -9,9 +9,11 @@
 //! one connection's traffic says nothing about another's.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use port_core::ClientConfig;
+use bytes::Bytes;
+use port_core::{ClientConfig, MAX_EARLY_DATA};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -37,6 +39,8 @@ pub(crate) struct Shared {
     summary: Arc<Summary>,
     /// The `USER:PASSWORD` SOCKS5 clients must give, if any.
     pub(crate) socks5_auth: Option<crate::socks::Credentials>,
+    /// What a local application already sent goes in the INIT (`--early-data`).
+    early_data: bool,
 }
 
 /// Runs the client until SIGINT or SIGTERM; returns what it carried.
@@ -72,6 +76,7 @@ pub async fn run(settings: ClientSettings) -> Result<Arc<Summary>, Error> {
         setup,
         summary: Arc::new(Summary::default()),
         socks5_auth,
+        early_data: settings.early_data,
     });
     let mut tasks = JoinSet::new();
     loop {
@@ -125,13 +130,34 @@ async fn accept_failed(error: std::io::Error) {
     tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
-/// Opens a PORT connection to the server with `setup` (a session of the tunnel's stack).
+/// Opens a PORT connection to the server with `setup` (a session of the tunnel's stack),
+/// `first` its first message (see [`already_sent`]).
 async fn connect(
     shared: &Shared,
     setup: ClientConfig,
+    first: Bytes,
 ) -> Result<port_tokio::Stream, port_tokio::Error> {
     let factory = shared.stack.client_factory(setup);
-    port_tokio::connect_session(&shared.runtime, &shared.server, factory, shared.options).await
+    let (runtime, server, options) = (&shared.runtime, &shared.server, shared.options);
+    port_tokio::connect_session_with_first(runtime, server, factory, options, first).await
+}
+
+/// With `--early-data`, what the application sent before its connection was taken up, without
+/// waiting (up to [`MAX_EARLY_DATA`] bytes): it travels in the INIT (`docs/PROTOCOL.md` §5.8).
+/// Client-speaks-first protocols (HTTP, TLS) have sent their first bytes by then.
+fn already_sent(shared: &Shared, tcp: &TcpStream) -> Bytes {
+    if !shared.early_data {
+        return Bytes::new();
+    }
+    let mut buf = vec![0u8; MAX_EARLY_DATA];
+    match tcp.try_read(&mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Bytes::from(buf)
+        }
+        // Nothing there yet (or an error the copy will see again): no early data.
+        Err(_) => Bytes::new(),
+    }
 }
 
 /// Opens a PORT connection for one local connection (to the server's forward target, or to
@@ -140,6 +166,7 @@ pub(crate) async fn open(
     shared: &Shared,
     peer: std::net::SocketAddr,
     target: Option<&crate::target::Target>,
+    first: Bytes,
 ) -> Result<port_tokio::Stream, port_tokio::Error> {
     let setup = match target {
         None => shared.setup.clone(),
@@ -153,7 +180,7 @@ pub(crate) async fn open(
             .map_err(port_tokio::Error::Session)?
         }
     };
-    connect(shared, setup).await.inspect_err(|e| {
+    connect(shared, setup, first).await.inspect_err(|e| {
         let counter = match e {
             port_tokio::Error::Rejected(_) => &shared.summary.refused,
             _ => &shared.summary.failed,
@@ -169,8 +196,16 @@ pub(crate) async fn open(
 async fn carry_one(tcp: TcpStream, peer: std::net::SocketAddr, shared: Arc<Shared>) {
     tracing::debug!(%peer, "local connection accepted");
     let _ = tcp.set_nodelay(true);
-    match open(&shared, peer, None).await {
-        Ok(stream) => carry_counted(tcp, stream, peer, &shared).await,
+    let first = already_sent(&shared, &tcp);
+    let early = first.len() as u64;
+    if early > 0 {
+        tracing::debug!(%peer, bytes = early, "early data");
+    }
+    match open(&shared, peer, None, first).await {
+        Ok(stream) => {
+            shared.summary.up.fetch_add(early, Ordering::Relaxed);
+            carry_counted(tcp, stream, peer, &shared).await
+        }
         Err(_) => close_gently(tcp).await,
     }
 }

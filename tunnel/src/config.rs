@@ -24,6 +24,7 @@
 //! server = "port://tunnel.example.org:9000"
 //! key_file = "keys/client.key"
 //! token_file = "token"
+//! # early_data = "on"   (an application's first bytes in the INIT: see --early-data)
 //!
 //! [port]
 //! tail_length = 512
@@ -184,6 +185,15 @@ field!(
     "PORT_TUNNEL_SOCKS5",
     socks5,
     "the HOST:PORT to accept SOCKS5 clients on"
+);
+field!(
+    CLIENT_EARLY_DATA,
+    Client,
+    client,
+    "--early-data",
+    "PORT_TUNNEL_EARLY_DATA",
+    early_data,
+    "on or off"
 );
 field!(
     CLIENT_SOCKS5_AUTH,
@@ -615,6 +625,8 @@ pub struct ClientFlags {
     pub token: Option<PathBuf>,
     /// `--stacks-file`.
     pub stacks_file: Option<PathBuf>,
+    /// `--early-data`.
+    pub early_data: bool,
 }
 
 /// Everything the client runs with, checked.
@@ -636,6 +648,10 @@ pub struct ClientSettings {
     pub key_file: PathBuf,
     /// The file holding this client's token.
     pub token_file: PathBuf,
+    /// Whether what a local application sent before its connection was taken up travels in
+    /// the PORT INIT as early data (`docs/PROTOCOL.md` §5.8): a round trip sooner, without
+    /// forward secrecy for those bytes.
+    pub early_data: bool,
     /// PORT protocol settings.
     pub port: Config,
 }
@@ -664,6 +680,14 @@ impl ClientSettings {
             server_url(&sources.require(&CLIENT_SERVER, flags.server)?, &registry)?;
         let key_file = sources.require(&CLIENT_KEY, path_of(flags.key))?.path();
         let token_file = sources.require(&CLIENT_TOKEN, path_of(flags.token))?.path();
+        let early_data = sources
+            .lookup(
+                &CLIENT_EARLY_DATA,
+                flags.early_data.then(|| "on".to_owned()),
+            )
+            .map(|v| on_off(&v))
+            .transpose()?
+            .unwrap_or(false);
         Ok(ClientSettings {
             listen,
             socks5,
@@ -673,8 +697,18 @@ impl ClientSettings {
             stack,
             key_file,
             token_file,
+            early_data,
             port: sources.port_config()?,
         })
+    }
+}
+
+/// Reads a switch: `on`, `off`, `true`, `false`, `1` or `0`.
+fn on_off(value: &Value) -> Result<bool, Error> {
+    match value.text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        _ => Err(value.bad("on or off")),
     }
 }
 
@@ -757,6 +791,41 @@ min_next_in = 1.5
         assert_eq!(s.log_level(None).0, "warn");
         assert_eq!(s.log_level(Some("trace".into())).0, "trace");
         assert_eq!(sources(&[], None).unwrap().log_level(None).0, "info");
+    }
+
+    #[test]
+    fn early_data_is_off_unless_switched_on_and_a_bad_switch_is_named() {
+        let s = sources(&[], Some(FILE)).unwrap();
+        assert!(
+            !ClientSettings::resolve(ClientFlags::default(), &s)
+                .unwrap()
+                .early_data
+        );
+        let on = ClientFlags {
+            early_data: true,
+            ..Default::default()
+        };
+        assert!(ClientSettings::resolve(on, &s).unwrap().early_data);
+        let s = sources(&[("PORT_TUNNEL_EARLY_DATA", "on")], Some(FILE)).unwrap();
+        assert!(
+            ClientSettings::resolve(ClientFlags::default(), &s)
+                .unwrap()
+                .early_data
+        );
+        let file = FILE.replace("[client]", "[client]\nearly_data = \"off\"");
+        let s = sources(&[], Some(&file)).unwrap();
+        assert!(
+            !ClientSettings::resolve(ClientFlags::default(), &s)
+                .unwrap()
+                .early_data
+        );
+        let s = sources(&[("PORT_TUNNEL_EARLY_DATA", "maybe")], Some(FILE)).unwrap();
+        let err = ClientSettings::resolve(ClientFlags::default(), &s).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("PORT_TUNNEL_EARLY_DATA") && text.contains("on or off"),
+            "{text}"
+        );
     }
 
     #[test]

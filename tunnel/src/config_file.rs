@@ -61,6 +61,7 @@ pub(crate) struct ClientTable {
     pub(crate) socks5: Option<String>,
     pub(crate) socks5_auth_file: Option<String>,
     pub(crate) metrics: Option<String>,
+    pub(crate) early_data: Option<String>,
 }
 
 /// A `[port]` value: `PORT_*` variables are text, and the file may give numbers as numbers.

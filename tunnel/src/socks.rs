@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use socks5_proto::handshake::{self, Method, password};
 use socks5_proto::{Address, Command, Reply, Request, Response};
 use tokio::io::AsyncWriteExt;
@@ -78,7 +79,8 @@ pub(crate) async fn serve(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shar
             return close_gently(tcp).await;
         }
     };
-    match open(&shared, peer, Some(&target)).await {
+    // The application waits for the SOCKS5 reply before it sends: no early data.
+    match open(&shared, peer, Some(&target), Bytes::new()).await {
         Ok(stream) => {
             if reply(&mut tcp, Reply::Succeeded).await.is_ok() {
                 carry_counted(tcp, stream, peer, &shared).await;

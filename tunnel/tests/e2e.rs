@@ -63,6 +63,53 @@ fn shaped_aes_keys_carry_data_both_ways() {
 }
 
 #[test]
+fn early_data_carries_the_first_bytes_with_the_handshake_and_the_rest_after() {
+    let files = Files::new("early", "alpha", "alpha");
+    let server = files.server(echo_target());
+    let env = [
+        ("PORT_TUNNEL_LOG_LEVEL", "debug"),
+        ("PORT_TUNNEL_EARLY_DATA", "on"),
+    ];
+    let client = files.client_with(server.addr, &files.client_key, &env);
+    // One connection through the tunnel: `first` written at once, the rest after a pause,
+    // everything echoed back in order.
+    let carry = |first: &[u8], seed: u64| {
+        let mut tcp = connect(client.addr);
+        tcp.write_all(first).unwrap();
+        thread::sleep(std::time::Duration::from_millis(20));
+        let rest = pattern(seed, 100_000);
+        tcp.write_all(&rest).unwrap();
+        tcp.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        tcp.read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), first.len() + rest.len());
+        assert!(back[..first.len()] == *first && back[first.len()..] == rest[..]);
+    };
+    // The application speaks first and at once, so its first bytes are normally in the socket
+    // when the tunnel takes the connection up (a busy machine may be slower: try again).
+    let request = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+    let big = [7u8; 20_000];
+    for (first, taken) in [(&request[..], request.len()), (&big[..], 16384)] {
+        let logged = format!("bytes={taken}\n");
+        let taken = (0..20).any(|i| {
+            carry(first, i);
+            client.log().contains(&logged)
+        });
+        assert!(taken, "no early data {logged}: {}", client.log());
+    }
+    // An application that waits before it speaks sends no early data, and works the same.
+    let mut tcp = connect(client.addr);
+    thread::sleep(std::time::Duration::from_millis(100));
+    tcp.write_all(b"late").unwrap();
+    tcp.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    tcp.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"late");
+    client.stop();
+    server.stop();
+}
+
+#[test]
 fn a_probe_reaches_the_fallback_and_clients_still_tunnel() {
     let files = Files::new("fallback", "alpha", "alpha");
     let web = TcpListener::bind("127.0.0.1:0").unwrap();
