@@ -452,6 +452,9 @@ pub fn abort_reaches_the_peer_as_a_cut<H: Harness>() {
         }
         assert!(at - cut <= prompt);
         assert!(matches!(writer.send("after").await, Err(Error::Aborted)));
+        // Even without waiting for the window first.
+        let skipped = writer.start_send(bytes::Bytes::from_static(b"after"));
+        assert!(matches!(skipped, Err(Error::Aborted)), "{skipped:?}");
         // Whatever had arrived unread went with the cut.
         let ending = reader.recv().await;
         assert!(matches!(ending, Err(Error::Aborted)), "{ending:?}");

@@ -942,9 +942,6 @@ impl Connection {
         else {
             return;
         };
-        if responder.is_some() {
-            return;
-        }
         // `None` only for a client key of low order, which `es` already refused.
         let Some(ready) = prefix.respond(setup.key(), &mut self.rng) else {
             return self.refuse(InitRefusal::Unauthenticated);

@@ -199,6 +199,8 @@ impl Shared {
             return;
         }
         inner.aborted = true;
+        // Nothing more reaches the socket, not even from a writer that skips `poll_ready`.
+        inner.transport.direct = false;
         inner.transport_error.get_or_insert(Error::Aborted);
         inner.discard_input = true;
         inner.received.clear();

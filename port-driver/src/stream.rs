@@ -225,6 +225,10 @@ impl WriteHalf {
     pub fn start_send(&mut self, data: Bytes) -> Result<(), Error> {
         let now = self.shared.runtime.now();
         let mut inner = self.shared.lock();
+        // A cut or failed connection says so, even to a writer that skipped `poll_ready`.
+        if let Some(e) = inner.terminal_error() {
+            return Err(e);
+        }
         inner.session.send(data).map_err(Error::Session)?;
         inner.write_through(now);
         Ok(())
