@@ -34,6 +34,27 @@ port_of() { # name
     echo "no listening line from $1" >&2; cat "$out.log" >&2; exit 1
 }
 
+# Starts an echo service on 127.0.0.1 (every byte back, each connection on its own thread,
+# TCP_NODELAY) and sets `echo_port` (not a command substitution: `launch` must run in this
+# shell, so that the cleanup knows the process); wait for it with wait_port.
+launch_echo() {
+    local port
+    port=$(free_port)
+    launch echo python3 -c "
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $port)); s.listen(1024)
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while (b := c.recv(65536)):
+        c.sendall(b)
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"
+    echo_port=$port
+}
+
 # Waits until something accepts TCP connections on 127.0.0.1:PORT.
 wait_port() { # port
     for _ in $(seq 400); do

@@ -29,19 +29,7 @@ source "$root/tunnel/bench/lib.sh"
 
 "$bin" keygen --out "$work/keys" --cipher "$cipher" >/dev/null
 echo "bench" > "$work/tokens"
-echo_port=$(free_port)
-launch echo python3 -c "
-import socket, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', $echo_port)); s.listen(1024)
-def serve(c):
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    while (b := c.recv(65536)):
-        c.sendall(b)
-    c.close()
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-"
+launch_echo
 wait_port "$echo_port"
 
 # One pair per log level: warnings only (the true total), and the milestones; and the other
