@@ -30,6 +30,14 @@ fn is_transport_end(error: &Error) -> bool {
     matches!(error, Error::TransportClosed | Error::Io(_))
 }
 
+/// `len` sample bytes drawn from `seed`, the first 8 of them `i` (big-endian): message `i`
+/// of a run, recognisable if one goes missing or comes out of order.
+fn numbered(seed: u64, len: usize, i: u64) -> Vec<u8> {
+    let mut m = sample(seed, len);
+    m[..8].copy_from_slice(&i.to_be_bytes());
+    m
+}
+
 /// Receives the next message, which must be `expected`.
 async fn expect_message(stream: &mut Stream, expected: &[u8], what: &str) {
     let message = stream
@@ -750,11 +758,7 @@ pub fn backpressure_bounds_the_sender<H: Harness>() {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let message = |i: u64| {
-            let mut m = sample(1300, MESSAGE);
-            m[..8].copy_from_slice(&i.to_be_bytes());
-            m
-        };
+        let message = |i: u64| numbered(1300, MESSAGE, i);
         let (go, start_reading) = smol::channel::bounded::<()>(1);
         let server = H::spawn(async move {
             let incoming = listener.accept().await.expect("accept");
@@ -828,11 +832,7 @@ pub fn queued_messages_leave_after_the_writer_stops<H: Harness>() {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let message = |i: u64| {
-            let mut m = sample(1400, MESSAGE);
-            m[..8].copy_from_slice(&i.to_be_bytes());
-            m
-        };
+        let message = |i: u64| numbered(1400, MESSAGE, i);
         let (go, count) = smol::channel::bounded::<u64>(1);
         let server = H::spawn(async move {
             let incoming = listener.accept().await.expect("accept");
