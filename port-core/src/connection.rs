@@ -8,6 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 
 use crate::config::{Config, MAX_PADDING};
+use crate::crypto::SessionKeys;
 use crate::endpoint::{ClientConfig, ServerConfig};
 use crate::error::{CloseReason, Error, InitRefusal, ProtocolError, Side, Status};
 use crate::event::Event;
@@ -534,13 +535,7 @@ impl Connection {
             return self.fail(CloseReason::Rejected(status));
         }
         self.set_peer_limits(header.max_payload, header.max_message);
-        let keys = &prefix.keys;
-        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.client_to_server));
-        self.opener = Some(FrameOpener::new(
-            keys.cipher,
-            &keys.server_to_client,
-            self.config.max_frame_payload(),
-        ));
+        self.use_keys(&prefix.keys);
         // The server picks our first keepalive delay; our own ceiling keeps the documented
         // detection bound true whatever it sends.
         let first = Duration::from_millis(header.next_in_ms.into()).min(self.config.max_next_in());
@@ -924,21 +919,14 @@ impl Connection {
     /// Server, deciding: picks the server's ephemeral key (one 32-byte draw) and derives the
     /// session keys, once.
     fn prepare_response(&mut self) {
-        if !matches!(
-            self.state,
+        let (
             State::ServerDecide {
+                prefix,
                 responder: None,
                 ..
-            }
-        ) {
-            return;
-        }
-        let Some(setup) = self.server_setup() else {
-            return;
-        };
-        let State::ServerDecide {
-            prefix, responder, ..
-        } = &mut self.state
+            },
+            Role::Server(setup),
+        ) = (&mut self.state, &self.role)
         else {
             return;
         };
@@ -946,14 +934,22 @@ impl Connection {
         let Some(ready) = prefix.respond(setup.key(), &mut self.rng) else {
             return self.refuse(InitRefusal::Unauthenticated);
         };
-        let keys = &ready.keys;
-        self.sealer = Some(FrameSealer::new(keys.cipher, &keys.server_to_client));
-        self.opener = Some(FrameOpener::new(
-            keys.cipher,
-            &keys.client_to_server,
-            self.config.max_frame_payload(),
-        ));
-        *responder = Some(Box::new(ready));
+        self.use_keys(&ready.keys);
+        if let State::ServerDecide { responder, .. } = &mut self.state {
+            *responder = Some(Box::new(ready));
+        }
+    }
+
+    /// Installs the frame keys of a finished key agreement: this side seals with its own
+    /// direction's key and opens with the peer's.
+    fn use_keys(&mut self, keys: &SessionKeys) {
+        let (send, receive) = match self.side() {
+            Side::Client => (&keys.client_to_server, &keys.server_to_client),
+            Side::Server => (&keys.server_to_client, &keys.client_to_server),
+        };
+        self.sealer = Some(FrameSealer::new(keys.cipher, send));
+        let max_payload = self.config.max_frame_payload();
+        self.opener = Some(FrameOpener::new(keys.cipher, receive, max_payload));
     }
 
     /// The pending decision's responder and the client's early data.
