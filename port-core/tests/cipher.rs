@@ -24,15 +24,8 @@ fn exchange(key: &ServerKey, seed: u64) -> Pair {
     let mut p = pair_with(key, seed);
     p.chunking = Chunking::Random { seed, max: 977 };
     p.handshake();
-    let sent: Vec<_> = [0, 1, 100, 16384, 16385, 100_000]
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| message(i as u32, len))
-        .collect();
-    for m in &sent {
-        p.client.send(m.clone()).unwrap();
-    }
-    assert!(p.run_until(|p| p.client_messages().len() == sent.len()));
+    let sent = numbered_messages(&[0, 1, 100, 16384, 16385, 100_000]);
+    p.send_and_await_echoes(&sent);
     assert_eq!(p.server_messages(), sent, "{:?}", key.cipher());
     assert_eq!(p.client_messages(), sent, "{:?}", key.cipher());
     p.client.close();

@@ -106,10 +106,7 @@ fn every_shape_connects_and_carries_messages_in_any_chunking() {
             pair.chunking = chunking;
             pair.handshake();
             let sent = [message(1, 5), message(2, 40_000)];
-            for m in &sent {
-                pair.client.send(m.clone()).unwrap();
-            }
-            assert!(pair.run_until(|p| p.client_messages().len() == 2));
+            pair.send_and_await_echoes(&sent);
             assert_eq!(pair.client_messages(), sent, "{shape:?} {chunking:?}");
         }
     }

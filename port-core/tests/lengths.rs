@@ -30,15 +30,8 @@ fn messages_of_every_size_cross_shaped_records_intact() {
         let mut pair = shaped_pair(fast_config(), Lengths::Shaped, 3);
         pair.chunking = chunking;
         pair.server_echoes = true;
-        let sent: Vec<_> = [0, 1, 5, 19, 20, 21, 1403, 1404, 70_000, 3]
-            .iter()
-            .enumerate()
-            .map(|(i, &len)| message(i as u32, len))
-            .collect();
-        for m in &sent {
-            pair.client.send(m.clone()).unwrap();
-        }
-        assert!(pair.run_until(|p| p.client_messages().len() == sent.len()));
+        let sent = numbered_messages(&[0, 1, 5, 19, 20, 21, 1403, 1404, 70_000, 3]);
+        pair.send_and_await_echoes(&sent);
         assert_eq!(pair.client_messages(), sent);
         pair.client.close();
         pair.run_to_end();
@@ -114,10 +107,7 @@ fn a_shaped_server_talks_to_a_client_whose_line_predates_lengths() {
     let mut pair = Pair::with_setups(&client, &server, 9);
     pair.handshake();
     let sent = vec![message(1, 5), message(2, 3000)];
-    for m in &sent {
-        pair.client.send(m.clone()).unwrap();
-    }
-    assert!(pair.run_until(|p| p.client_messages().len() == 2));
+    pair.send_and_await_echoes(&sent);
     assert_eq!(pair.client_messages(), sent);
     let server_records = &pair.writes(Dir::ServerToClient)[1..];
     assert!(server_records.iter().all(|s| RECORDS.contains(s)));

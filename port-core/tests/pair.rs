@@ -17,15 +17,8 @@ use port_core::{
 fn echo_round_trip_then_graceful_close() {
     let mut p = Pair::new(fast_config(), 1);
     p.handshake();
-    let sent: Vec<_> = [0, 1, 100, 16384, 16385, 100_000]
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| message(i as u32, len))
-        .collect();
-    for m in &sent {
-        p.client.send(m.clone()).unwrap();
-    }
-    assert!(p.run_until(|p| p.client_messages().len() == sent.len()));
+    let sent = numbered_messages(&[0, 1, 100, 16384, 16385, 100_000]);
+    p.send_and_await_echoes(&sent);
     assert_eq!(p.client_messages(), sent);
     assert_eq!(p.server_messages(), sent);
     p.client.close();
@@ -41,10 +34,7 @@ fn one_byte_chunking_delivers_everything() {
     p.chunking = Chunking::OneByte;
     p.handshake();
     let sent: Vec<_> = (0..20).map(|i| message(i, i as usize * 37)).collect();
-    for m in &sent {
-        p.client.send(m.clone()).unwrap();
-    }
-    assert!(p.run_until(|p| p.client_messages().len() == sent.len()));
+    p.send_and_await_echoes(&sent);
     assert_eq!(p.client_messages(), sent);
 }
 

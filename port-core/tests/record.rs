@@ -43,10 +43,7 @@ fn wire_sizes_add_up_to_the_bytes_sent() {
     p.server.record_to(Some(server_sink));
     p.handshake();
     let sizes = [1, 300, 5000];
-    for (i, len) in sizes.iter().enumerate() {
-        p.client.send(message(i as u32, *len)).unwrap();
-    }
-    assert!(p.run_until(|p| p.client_messages().len() == sizes.len()));
+    p.send_and_await_echoes(&numbered_messages(&sizes));
     // Let a keepalive cycle pass, then close.
     p.advance(fast_config().max_next_in() + Duration::from_millis(10));
     p.client.close();

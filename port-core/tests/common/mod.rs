@@ -422,7 +422,30 @@ pub fn message(tag: u32, len: usize) -> Bytes {
     Bytes::from(out)
 }
 
+/// One [`message`] per length, each tagged with its index.
+pub fn numbered_messages(lengths: &[usize]) -> Vec<Bytes> {
+    (0u32..)
+        .zip(lengths)
+        .map(|(i, &len)| message(i, len))
+        .collect()
+}
+
 impl Pair {
+    /// Sends `sent` from the client and runs until as many messages came back to it (the
+    /// server echoes): the caller then checks what came back, and what the server got.
+    #[track_caller]
+    pub fn send_and_await_echoes(&mut self, sent: &[Bytes]) {
+        for m in sent {
+            self.client.send(m.clone()).unwrap();
+        }
+        assert!(
+            self.run_until(|p| p.client_messages().len() == sent.len()),
+            "{} of {} messages came back",
+            self.client_messages().len(),
+            sent.len()
+        );
+    }
+
     /// Moves the virtual clock to exactly `now + d`, doing everything due on the way: unlike
     /// [`Pair::run_for`], the clock never jumps past the target, so a test can act at precise
     /// instants (e.g. send a message every 100 ms).
